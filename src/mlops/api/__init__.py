@@ -1,0 +1,1 @@
+"""The HTTP API process: wires the features' routers into one ASGI app."""

@@ -1,0 +1,173 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs too much per request).
+
+``ObservabilityMiddleware`` gives every request an id (kept from ``X-Request-ID``
+when the caller sent a sane one), echoes it in the response, records metrics by
+route template, and writes one JSON access log line.
+``BodyLimitMiddleware`` refuses request bodies over a limit before they are read
+into memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mlops.observability.logs import request_id_var
+from mlops.observability.metrics import HttpMetrics
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+access_log = logging.getLogger("mlops.access")
+log = logging.getLogger("mlops.api")
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, access_log_enabled: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log_enabled = access_log_enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode())
+        status = 500
+        started = False
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Caught here rather than by Starlette's outer handler so the 500 still
+            # carries the request id, in the body and the header.
+            log.exception("unhandled error")
+            if not started:
+                await _send_error(
+                    send_with_id,
+                    500,
+                    "internal_error",
+                    f"internal error; quote request id {request_id} when reporting it",
+                )
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template, method).observe(elapsed)
+            if self.access_log_enabled:
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "client": (scope.get("client") or ("", 0))[0],
+                    },
+                )
+            request_id_var.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID.match(text) else None
+    return None
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``default_limit`` bytes (413), or over a per-path-prefix limit."""
+
+    def __init__(
+        self, app: ASGIApp, *, default_limit: int, limits: dict[str, int] | None = None
+    ) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits:
+            if path.startswith(prefix):
+                return limit
+        return self.default_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope["path"])
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_error(send, 400, "bad_request", "invalid Content-Length header")
+                    return
+                if declared > limit:
+                    await _send_too_large(send, limit)
+                    return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await _send_too_large(send, limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _send_too_large(send: Send, limit: int) -> None:
+    await _send_error(
+        send, 413, "payload_too_large", f"request body is larger than the limit of {limit} bytes"
+    )
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

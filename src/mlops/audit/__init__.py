@@ -1,0 +1,1 @@
+"""Who changed what, when: an append-only log of every change."""

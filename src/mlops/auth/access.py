@@ -1,0 +1,188 @@
+"""Per-request authentication with no database query on the hot path.
+
+The database is the source of truth; the key-value store caches what each
+request must check:
+
+- ``user:<id>``: the user's token version, role and disabled flag. Tokens carry
+  the version they were issued with; a password or role change, or disabling the
+  user, bumps the version and so ends every older token at once.
+- ``tok:<jti>``: whether a token was logged out.
+- ``key:<prefix>``: an API key's row.
+
+Cache fills use set-if-absent and changes overwrite after commit, so a fill that
+read the database before a change cannot hide that change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mlops.auth.models import ApiKey, RevokedToken, User
+from mlops.auth.principal import Principal
+from mlops.auth.roles import Role, lowest
+from mlops.auth.tokens import TokenSigner, parse_api_key, secret_matches
+from mlops.errors import Unauthorized
+from mlops.kv import KeyValueStore
+
+USER_STATE_TTL = 3600.0
+KEY_CACHE_TTL = 300.0
+_INVALID_KEY = "Invalid, expired or revoked API key."
+_ENDED_TOKEN = "This token has been revoked; log in again at POST /api/v1/auth/login."
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    token_version: int
+    role: str
+    disabled: bool
+    username: str
+
+    def encode(self) -> str:
+        return f"{self.token_version}|{self.role}|{int(self.disabled)}|{self.username}"
+
+    @classmethod
+    def decode(cls, raw: str) -> UserState:
+        version, role, disabled, username = raw.split("|", 3)
+        return cls(int(version), role, disabled == "1", username)
+
+    @classmethod
+    def of(cls, user: User) -> UserState:
+        return cls(user.token_version, user.role, user.disabled, user.username)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    id: int
+    secret_hash: str
+    owner_id: int
+    role: str
+    expires_at: float | None
+    revoked: bool
+
+
+class AccessGate:
+    """Turns a bearer credential into a ``Principal``, or raises ``Unauthorized``."""
+
+    def __init__(
+        self,
+        *,
+        kv: KeyValueStore,
+        sessions: async_sessionmaker[AsyncSession],
+        signer: TokenSigner,
+    ) -> None:
+        self._kv = kv
+        self._sessions = sessions
+        self._signer = signer
+
+    async def authenticate(self, credential: str) -> Principal:
+        if parse_api_key(credential) is not None:
+            return await self._authenticate_key(credential)
+        return await self._authenticate_token(credential)
+
+    async def _authenticate_token(self, token: str) -> Principal:
+        claims = self._signer.decode(token)
+        revoked_raw, state_raw = await self._kv.get_many(
+            [f"tok:{claims.jti}", f"user:{claims.user_id}"]
+        )
+        if revoked_raw is None:
+            revoked_raw = await self._fill_token(claims.jti, claims.expires_at)
+        if revoked_raw == "1":
+            raise Unauthorized(_ENDED_TOKEN, code="token_revoked")
+        state = UserState.decode(state_raw) if state_raw else await self._fill_user(claims.user_id)
+        if state is None or state.disabled or state.token_version != claims.token_version:
+            raise Unauthorized(_ENDED_TOKEN, code="token_revoked")
+        return Principal(
+            user_id=claims.user_id,
+            username=state.username,
+            role=Role(state.role),
+            via="token",
+            token_jti=claims.jti,
+            token_expires_at=claims.expires_at,
+        )
+
+    async def _authenticate_key(self, key: str) -> Principal:
+        parsed = parse_api_key(key)
+        assert parsed is not None
+        prefix, secret = parsed
+        raw = await self._kv.get(f"key:{prefix}")
+        key_state = KeyState(**json.loads(raw)) if raw else await self._fill_key(prefix)
+        if key_state is None or not secret_matches(secret, key_state.secret_hash):
+            raise Unauthorized(_INVALID_KEY, code="invalid_api_key")
+        if key_state.revoked or (
+            key_state.expires_at is not None and key_state.expires_at <= time.time()
+        ):
+            raise Unauthorized(_INVALID_KEY, code="invalid_api_key")
+        state_raw = await self._kv.get(f"user:{key_state.owner_id}")
+        state = (
+            UserState.decode(state_raw) if state_raw else await self._fill_user(key_state.owner_id)
+        )
+        if state is None or state.disabled:
+            raise Unauthorized(_INVALID_KEY, code="invalid_api_key")
+        # A key never does more than its owner can do now, even after a demotion.
+        role = lowest(Role(key_state.role), Role(state.role))
+        return Principal(
+            user_id=key_state.owner_id,
+            username=state.username,
+            role=role,
+            via="api_key",
+            api_key_id=key_state.id,
+        )
+
+    async def _fill_token(self, jti: str, expires_at: float) -> str:
+        async with self._sessions() as session:
+            revoked = await session.get(RevokedToken, jti) is not None
+        value = "1" if revoked else "0"
+        ttl = max(1.0, expires_at - time.time())
+        await self._kv.set_if_absent(f"tok:{jti}", value, ttl=ttl)
+        return value
+
+    async def _fill_user(self, user_id: int) -> UserState | None:
+        async with self._sessions() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            return None
+        state = UserState.of(user)
+        await self._kv.set_if_absent(f"user:{user_id}", state.encode(), ttl=USER_STATE_TTL)
+        return state
+
+    async def _fill_key(self, prefix: str) -> KeyState | None:
+        async with self._sessions() as session:
+            row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+        if row is None:
+            return None
+        state = key_state_of(row)
+        await self._kv.set_if_absent(f"key:{prefix}", json.dumps(asdict(state)), ttl=KEY_CACHE_TTL)
+        return state
+
+    # Writers call these after their transaction committed.
+
+    async def publish_user(self, user: User) -> None:
+        await self._kv.set(f"user:{user.id}", UserState.of(user).encode(), ttl=USER_STATE_TTL)
+
+    async def publish_token_revoked(self, jti: str, expires_at: float) -> None:
+        await self._kv.set(f"tok:{jti}", "1", ttl=max(1.0, expires_at - time.time()))
+
+    async def publish_key(self, key: ApiKey) -> None:
+        state = key_state_of(key)
+        await self._kv.set(f"key:{key.prefix}", json.dumps(asdict(state)), ttl=KEY_CACHE_TTL)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def key_state_of(key: ApiKey) -> KeyState:
+    return KeyState(
+        id=key.id,
+        secret_hash=key.secret_hash,
+        owner_id=key.owner_id,
+        role=key.role,
+        expires_at=_ts(key.expires_at),
+        revoked=key.revoked_at is not None,
+    )

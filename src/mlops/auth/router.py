@@ -1,0 +1,184 @@
+"""HTTP endpoints of auth: login, logout, users and API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from mlops.api.deps import AdminPrincipal, ContextDep, CurrentPrincipal, SessionDep
+from mlops.auth import service
+from mlops.auth.models import ApiKey
+from mlops.auth.roles import Role
+from mlops.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyRead,
+    LoginRequest,
+    Me,
+    PasswordChange,
+    TokenResponse,
+    UserCreate,
+    UserList,
+    UserRead,
+    UserUpdate,
+)
+from mlops.errors import PlatformError
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/auth/login", response_model=TokenResponse, tags=["auth"])
+async def login(
+    body: LoginRequest, request: Request, session: SessionDep, ctx: ContextDep
+) -> TokenResponse:
+    """Exchange a username and password for a bearer token."""
+    client = request.client.host if request.client else "unknown"
+    failures = request.app.state.http_metrics.login_failures
+    try:
+        await ctx.login_limiter.check(body.username, client)
+    except PlatformError:
+        failures.labels("locked").inc()
+        raise
+    try:
+        user = await service.authenticate_password(
+            session=session, hasher=ctx.hasher, username=body.username, password=body.password
+        )
+    except PlatformError:
+        failures.labels("invalid_credentials").inc()
+        await ctx.login_limiter.record_failure(body.username, client)
+        raise
+    await ctx.login_limiter.record_success(body.username)
+    token = ctx.signer.issue(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        token_version=user.token_version,
+    )
+    return TokenResponse(access_token=token, expires_in=ctx.signer.ttl_seconds)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+async def logout(principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep) -> Response:
+    """Revoke the token this request presents, in every process."""
+    await service.revoke_token(session=session, gate=ctx.gate, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/users/me", response_model=Me, tags=["users"])
+async def me(principal: CurrentPrincipal) -> Me:
+    """Who the presented token or API key belongs to, and its effective role."""
+    return Me(
+        id=principal.user_id,
+        username=principal.username,
+        role=principal.role,
+        authenticated_via=principal.via,
+    )
+
+
+@router.post(
+    "/users/me/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"]
+)
+async def change_my_password(
+    body: PasswordChange, principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep
+) -> Response:
+    """Change your password; every token you hold stops working."""
+    await service.change_password(
+        session=session,
+        hasher=ctx.hasher,
+        gate=ctx.gate,
+        actor=principal,
+        old_password=body.old_password,
+        new_password=body.new_password,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/users", response_model=UserRead, status_code=status.HTTP_201_CREATED, tags=["users"]
+)
+async def create_user(
+    body: UserCreate, admin: AdminPrincipal, session: SessionDep, ctx: ContextDep
+) -> UserRead:
+    user = await service.create_user(
+        session=session,
+        hasher=ctx.hasher,
+        actor=admin.username,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+    )
+    return UserRead.model_validate(user)
+
+
+@router.get("/users", response_model=UserList, tags=["users"])
+async def list_users(admin: AdminPrincipal, session: SessionDep) -> UserList:
+    users = await service.list_users(session=session)
+    return UserList(items=[UserRead.model_validate(u) for u in users])
+
+
+@router.patch("/users/{username}", response_model=UserRead, tags=["users"])
+async def update_user(
+    username: Annotated[str, Path(max_length=64)], body: UserUpdate, admin: AdminPrincipal, session: SessionDep, ctx: ContextDep
+) -> UserRead:
+    """Change a user's role or disable them; their tokens (and, when disabled, keys) end at once."""
+    user = await service.update_user(
+        session=session,
+        gate=ctx.gate,
+        actor=admin,
+        username=username,
+        role=body.role,
+        disabled=body.disabled,
+    )
+    return UserRead.model_validate(user)
+
+
+def _key_read(key: ApiKey, owner: str) -> ApiKeyRead:
+    return ApiKeyRead(
+        id=key.id,
+        name=key.name,
+        role=Role(key.role),
+        prefix=key.prefix,
+        owner=owner,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.post(
+    "/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED, tags=["api-keys"]
+)
+async def create_api_key(
+    body: ApiKeyCreate, principal: CurrentPrincipal, session: SessionDep
+) -> ApiKeyCreated:
+    """Create a key for a machine. The secret is in the answer only this once."""
+    key, secret = await service.create_api_key(
+        session=session,
+        actor=principal,
+        name=body.name,
+        role=body.role,
+        expires_at=body.expires_at,
+    )
+    return ApiKeyCreated(**_key_read(key, principal.username).model_dump(), key=secret)
+
+
+@router.get("/api-keys", response_model=ApiKeyList, tags=["api-keys"])
+async def list_api_keys(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    all_users: bool = Query(False, alias="all", description="Admins only: every user's keys."),
+) -> ApiKeyList:
+    rows = await service.list_api_keys(session=session, actor=principal, all_users=all_users)
+    return ApiKeyList(items=[_key_read(key, owner) for key, owner in rows])
+
+
+@router.delete(
+    "/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["api-keys"]
+)
+async def revoke_api_key(
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1)], principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep
+) -> Response:
+    await service.revoke_api_key(session=session, gate=ctx.gate, actor=principal, key_id=key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,107 @@
+"""Signed access tokens (JWT, HS256 only) and API key strings."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from mlops.auth.roles import Role
+from mlops.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ISSUER = "mlops-platform"
+API_KEY_PREFIX = "mlops_"
+_INVALID_TOKEN = "Invalid or expired token; log in again at POST /api/v1/auth/login."
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    username: str
+    role: Role
+    token_version: int
+    jti: str
+    expires_at: float
+
+
+class TokenSigner:
+    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
+        self._key = secret_key
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, *, user_id: int, username: str, role: Role, token_version: int) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": ISSUER,
+            "sub": str(user_id),
+            "name": username,
+            "role": role.value,
+            "ver": token_version,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(payload, self._key, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> TokenClaims:
+        """Verify signature, algorithm, issuer and expiry; anything wrong is a 401."""
+        try:
+            payload = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "jti", "iss"]},
+                leeway=5,
+            )
+            return TokenClaims(
+                user_id=int(payload["sub"]),
+                username=str(payload["name"]),
+                role=Role(payload["role"]),
+                token_version=int(payload["ver"]),
+                jti=str(payload["jti"]),
+                expires_at=float(payload["exp"]),
+            )
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+            raise Unauthorized(_INVALID_TOKEN, code="invalid_token") from None
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    key: str  # shown to the user once
+    prefix: str  # stored, finds the row
+    secret_hash: str  # stored
+
+
+def new_api_key() -> NewApiKey:
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return NewApiKey(
+        key=f"{API_KEY_PREFIX}{prefix}_{secret}", prefix=prefix, secret_hash=hash_secret(secret)
+    )
+
+
+def hash_secret(secret: str) -> str:
+    # The secret is 256 random bits, so a fast hash is safe: there is nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_api_key(key: str) -> tuple[str, str] | None:
+    """(prefix, secret) of a well-formed key, else None."""
+    if not key.startswith(API_KEY_PREFIX):
+        return None
+    prefix, sep, secret = key[len(API_KEY_PREFIX) :].partition("_")
+    if not sep or len(prefix) != 12 or not secret or len(secret) > 100:
+        return None
+    return prefix, secret
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)

@@ -1,0 +1,238 @@
+"""Platform settings: environment variables prefixed ``MLOPS_``, over an optional YAML file.
+
+The YAML file has nested sections (``database: {url: ...}``); each nested key is
+flattened with ``_`` onto a field here (``database.url`` -> ``database_url``), so
+the file and the environment name the same settings. Environment variables win.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from mlops.errors import ConfigError
+
+Environment = Literal["development", "staging", "production"]
+MIN_SECRET_KEY_BYTES = 32
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform. Each field maps to ``MLOPS_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLOPS_", extra="forbid", validate_default=True, frozen=True
+    )
+
+    environment: Environment = Field(
+        "development",
+        description="development, staging or production. Outside development no secret "
+        "is generated: the secret key and admin password must be given.",
+    )
+    data_dir: Path = Field(
+        Path(".mlops"), description="Where the embedded database, secret key and artifacts live."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Default: SQLite at DATA_DIR/mlops.db. "
+        "postgresql:// URLs use psycopg 3.",
+    )
+    database_pool_size: int = Field(10, ge=1, le=200, description="Connections kept open.")
+    database_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections at peak.")
+    database_pool_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds to wait for a free connection before failing."
+    )
+    redis_url: str | None = Field(
+        None,
+        description="redis:// URL for shared caches, revocation and rate limits. "
+        "Unset: in-process equivalents (one process only).",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key that signs access tokens, at least 32 bytes. Generated and kept in "
+        "DATA_DIR/secret_key in development; required in staging and production.",
+    )
+    admin_username: str = Field(
+        "admin", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}$", description="First admin's name."
+    )
+    admin_password: SecretStr | None = Field(
+        None,
+        description="First admin's password. Development: generated and printed once if unset. "
+        "Staging and production: required and must satisfy the password policy.",
+    )
+    access_token_ttl_seconds: int = Field(
+        3600, ge=60, le=7 * 24 * 3600, description="Lifetime of a login token."
+    )
+    login_max_failures_per_user: int = Field(
+        5, ge=1, le=1000, description="Failed logins for one username before it is locked."
+    )
+    login_max_failures_per_client: int = Field(
+        20, ge=1, le=10000, description="Failed logins from one client address before it is locked."
+    )
+    login_lockout_seconds: int = Field(
+        900, ge=1, le=86400, description="Window in which failures count, and lock-out length."
+    )
+    password_hash_memory_kib: int = Field(
+        19456,
+        ge=19456,
+        le=262144,
+        description="argon2id memory cost. OWASP's minimum (19 MiB) is the floor.",
+    )
+    password_hash_time_cost: int = Field(2, ge=2, le=10, description="argon2id iterations.")
+    password_hash_concurrency: int = Field(
+        2, ge=1, le=64, description="Password hashes computed at once; the rest wait their turn."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = Field(True, description="JSON log lines (false: plain text for a terminal).")
+    access_log: bool = Field(True, description="One log line per HTTP request.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0]
+        if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+            raise ValueError("expected a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value or None
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL actually used."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'mlops.db').resolve()}"
+        return async_database_url(url)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first, then the YAML file passed as init kwargs.
+        return env_settings, init_settings
+
+
+def async_database_url(url: str) -> str:
+    """Pick the async driver for a user-given URL."""
+    scheme, rest = url.split("://", 1)
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return f"sqlite+aiosqlite://{rest}"
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg_async"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def sync_database_url(url: str) -> str:
+    """The same database through a blocking driver (for Alembic)."""
+    scheme, rest = url.split("://", 1)
+    if scheme.startswith("sqlite"):
+        return f"sqlite://{rest}"
+    return f"postgresql+psycopg://{rest}"
+
+
+def flatten_yaml(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"database": {"url": x}}`` -> ``{"database_url": x}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}".replace("-", "_")
+        if isinstance(value, dict):
+            flat.update(flatten_yaml(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_yaml_config(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    flat = flatten_yaml(raw)
+    unknown = sorted(set(flat) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
+            f"known settings: {', '.join(sorted(Settings.model_fields))}"
+        )
+    return flat
+
+
+def _describe(error: Any) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "settings"
+    env = f"MLOPS_{field.upper()}"
+    return f"{env}: {error['msg']}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate settings; raises ConfigError naming each bad setting."""
+    values: dict[str, Any] = read_yaml_config(config_file) if config_file else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        details = "; ".join(_describe(err) for err in exc.errors())
+        raise ConfigError(f"invalid settings: {details}") from None
+    return settings
+
+
+def ensure_secret_key(settings: Settings) -> str:
+    """The signing key: given, or (development only) generated once into the data dir."""
+    if settings.secret_key is not None:
+        key = settings.secret_key.get_secret_value()
+        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise ConfigError(
+                f"MLOPS_SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes; generate one "
+                "with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return key
+    if not settings.is_development:
+        raise ConfigError(
+            f"MLOPS_SECRET_KEY is required when MLOPS_ENVIRONMENT={settings.environment}; "
+            "set it to a random value of at least 32 bytes, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(env var, default, description) for each setting, for docs and ``--help``."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        default = "" if info.default is None else str(info.default)
+        rows.append((f"MLOPS_{name.upper()}", default, info.description or ""))
+    return rows

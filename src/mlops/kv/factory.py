@@ -1,0 +1,14 @@
+"""Pick the key-value store from the settings."""
+
+from __future__ import annotations
+
+from mlops.config import Settings
+from mlops.kv.base import KeyValueStore
+from mlops.kv.memory import MemoryKeyValueStore
+from mlops.kv.redis import RedisKeyValueStore
+
+
+def create_kv(settings: Settings) -> KeyValueStore:
+    if settings.redis_url:
+        return RedisKeyValueStore(settings.redis_url)
+    return MemoryKeyValueStore()

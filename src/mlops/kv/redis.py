@@ -1,0 +1,76 @@
+"""Redis-backed key-value store, shared by every process of the platform."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from redis.asyncio import Redis
+
+from mlops.kv.base import KeyValueStore
+
+
+class RedisKeyValueStore(KeyValueStore):
+    shared = True
+
+    def __init__(self, url: str, *, namespace: str = "mlops:") -> None:
+        self._redis: Redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            health_check_interval=30,
+        )
+        self._ns = namespace
+
+    def _k(self, key: str) -> str:
+        return self._ns + key
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        if not keys:
+            return []
+        values: list[str | None] = await self._redis.mget([self._k(k) for k in keys])
+        return values
+
+    async def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        await self._redis.set(self._k(key), value, px=_ms(ttl))
+
+    async def set_if_absent(self, key: str, value: str, *, ttl: float | None = None) -> bool:
+        return bool(await self._redis.set(self._k(key), value, px=_ms(ttl), nx=True))
+
+    async def increment(self, key: str, *, ttl: float) -> tuple[int, float]:
+        full = self._k(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(full)
+            # NX: only the first increment starts the window.
+            pipe.pexpire(full, _ms(ttl) or 1, nx=True)
+            pipe.pttl(full)
+            count, _, left_ms = await pipe.execute()
+        return int(count), max(0.0, int(left_ms) / 1000)
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._redis.delete(*(self._k(k) for k in keys))
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def publish(self, channel: str, message: str) -> None:
+        await self._redis.publish(self._k(channel), message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self._k(channel))
+        try:
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    yield str(message["data"])
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _ms(ttl: float | None) -> int | None:
+    return None if ttl is None else max(1, int(ttl * 1000))

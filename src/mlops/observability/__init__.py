@@ -1,0 +1,1 @@
+"""Logging, request ids and metrics shared by every process."""
