@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="redis:// URL for shared caches, revocation and rate limits. "
         "Unset: in-process equivalents (one process only).",
     )
+    redis_namespace: str = Field(
+        "mlops:",
+        pattern=r"^[A-Za-z0-9:_.-]{1,64}$",
+        description="Prefix of every Redis key, so environments can share one Redis.",
+    )
     secret_key: SecretStr | None = Field(
         None,
         description="Key that signs access tokens, at least 32 bytes. Generated and kept in "

@@ -250,7 +250,7 @@ async def list_api_keys(
     if not all_users:
         query = query.where(ApiKey.owner_id == actor.user_id)
     rows = await session.execute(query.order_by(ApiKey.id))
-    return [(key, owner) for key, owner in rows.tuples()]
+    return [(key, owner) for key, owner in rows]
 
 
 async def revoke_api_key(

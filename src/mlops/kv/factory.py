@@ -10,5 +10,5 @@ from mlops.kv.redis import RedisKeyValueStore
 
 def create_kv(settings: Settings) -> KeyValueStore:
     if settings.redis_url:
-        return RedisKeyValueStore(settings.redis_url)
+        return RedisKeyValueStore(settings.redis_url, namespace=settings.redis_namespace)
     return MemoryKeyValueStore()

@@ -124,7 +124,9 @@ class ArtifactStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def open_stream(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+    def open_stream(
+        self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> AsyncIterator[bytes]:
         """Yield the object's bytes in chunks of at most ``chunk_size``; never all in memory.
 
         An invalid key raises ``ValueError`` immediately. A missing object raises

@@ -44,9 +44,7 @@ def create_store(
             raise _invalid("the s3:// URL needs a valid bucket name (3-63 of [a-z0-9.-])")
         prefix = unquote(parts.path).strip("/")
         try:
-            return S3ArtifactStore(
-                bucket, prefix, endpoint_url=s3_endpoint_url, region=s3_region
-            )
+            return S3ArtifactStore(bucket, prefix, endpoint_url=s3_endpoint_url, region=s3_region)
         except ValueError as exc:
             raise _invalid(f"the s3:// prefix is not valid ({exc})") from exc
     # The value itself is left out of the message: a mistyped URL may hold credentials.

@@ -105,7 +105,9 @@ class LocalArtifactStore(ArtifactStore):
             raise ObjectNotFound(key)
         return f
 
-    def open_stream(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+    def open_stream(
+        self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> AsyncIterator[bytes]:
         validate_key(key)
         validate_chunk_size(chunk_size)
         return self._stream(key, chunk_size)

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
 
 import anyio.to_thread
 import boto3.session
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.exceptions import RetriesExceededError
 
 from mlops.storage.base import (
     DEFAULT_CHUNK_SIZE,
@@ -38,6 +40,9 @@ _Ts = TypeVarTuple("_Ts")
 MULTIPART_SIZE = 8 << 20
 _HASH_CHUNK = 1 << 20
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# The transfer manager wraps ClientError (S3UploadFailedError is a Boto3Error) and
+# gives up on repeated broken downloads with its own RetriesExceededError.
+_S3_ERRORS = (BotoCoreError, ClientError, Boto3Error, RetriesExceededError)
 
 
 class S3ArtifactStore(ArtifactStore):
@@ -104,8 +109,11 @@ class S3ArtifactStore(ArtifactStore):
         what = f"artifact {key!r}" if key is not None else f"bucket {self._bucket!r}"
         # Only the S3 error code (or exception class), not the full message: it ends up
         # in API responses and logs and can contain endpoint details.
-        if isinstance(exc, ClientError):
-            reason = exc.response.get("Error", {}).get("Code", "unknown error")
+        cause = exc if isinstance(exc, ClientError) else exc.__context__
+        if isinstance(cause, ClientError):
+            reason = cause.response.get("Error", {}).get("Code", "unknown error")
+            # HEAD responses have no body, so the "code" is just the HTTP status.
+            reason = {"403": "AccessDenied", "404": "NotFound"}.get(reason, reason)
         else:
             reason = type(exc).__name__
         return StorageError(f"Artifact storage could not {action} {what}: {reason}.")
@@ -125,7 +133,7 @@ class S3ArtifactStore(ArtifactStore):
         )
         try:
             await _run(upload)
-        except (BotoCoreError, ClientError) as exc:
+        except _S3_ERRORS as exc:
             raise self._error("store", key, exc) from exc
         return StoredObject(key=key, size=size, sha256=digest)
 
@@ -146,7 +154,7 @@ class S3ArtifactStore(ArtifactStore):
                     if _is_not_found(exc):
                         raise ObjectNotFound(key) from exc
                     raise self._error("read", key, exc) from exc
-                except BotoCoreError as exc:
+                except _S3_ERRORS as exc:
                     raise self._error("read", key, exc) from exc
                 out.flush()
                 os.fsync(out.fileno())
@@ -156,7 +164,9 @@ class S3ArtifactStore(ArtifactStore):
                 tmp.unlink()
             raise
 
-    def open_stream(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+    def open_stream(
+        self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> AsyncIterator[bytes]:
         full_key = self._full_key(key)
         validate_chunk_size(chunk_size)
         return self._stream(key, full_key, chunk_size)
@@ -232,7 +242,6 @@ class S3ArtifactStore(ArtifactStore):
         try:
             await _run(head)
         except ClientError as exc:
-            # HeadBucket has no body, so S3 reports only the HTTP status as the code.
             code = exc.response.get("Error", {}).get("Code")
             if code in {"404", "NoSuchBucket"}:
                 msg = f"Artifact storage bucket {self._bucket!r} does not exist."

@@ -1,0 +1,37 @@
+"""``mlops db``: schema migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from mlops.cli.common import ConfigOption, console, run, settings_from
+from mlops.config import Settings
+from mlops.context import create_context
+from mlops.db.schema import head_revision, schema_status, upgrade_database
+
+app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+
+
+@app.command()
+def upgrade(config: ConfigOption = None) -> None:
+    """Apply every pending migration (safe to run again; run it as a one-off Job)."""
+    settings = settings_from(config)
+    upgrade_database(settings)
+    console.print(f"database schema is at {head_revision()}")
+
+
+async def _status(settings: Settings) -> tuple[bool, str]:
+    ctx = create_context(settings)
+    try:
+        return await schema_status(ctx.engine)
+    finally:
+        await ctx.close()
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """Say whether the schema is current; exit 1 if it is behind."""
+    ok, detail = run(_status(settings_from(config)))
+    console.print(detail)
+    if not ok:
+        raise typer.Exit(1)

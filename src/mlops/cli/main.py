@@ -1,0 +1,32 @@
+"""Entry point of the ``mlops`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from mlops import __version__
+from mlops.cli import db, login, serve, users
+
+app = typer.Typer(
+    name="mlops",
+    help="MLOps platform: model registry, deployments and inference behind one API.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command()(serve.up)
+app.command()(serve.api)
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
+app.command()(login.login)
+app.command()(login.logout)
+app.command()(login.whoami)
+
+
+@app.command()
+def version() -> None:
+    """Print the platform's version."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,106 @@
+"""Starting servers: ``mlops up`` (everything, embedded defaults) and ``mlops api``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from mlops.api.app import create_app
+from mlops.bootstrap import AdminCreated, check_startup_settings, ensure_first_admin
+from mlops.cli.common import ConfigOption, console, fail, run, settings_from
+from mlops.config import Settings
+from mlops.context import create_context
+from mlops.db.schema import schema_status, upgrade_database
+from mlops.errors import ConfigError
+from mlops.observability.logs import configure_logging, uvicorn_log_config
+
+HostOption = Annotated[
+    str, typer.Option(help="Address to listen on. Use 0.0.0.0 inside a container.")
+]
+
+
+async def _prepare(settings: Settings, *, migrate: bool) -> AdminCreated | None:
+    if migrate:
+        await asyncio.to_thread(upgrade_database, settings)
+    ctx = create_context(settings)
+    try:
+        ok, detail = await schema_status(ctx.engine)
+        if not ok:
+            raise ConfigError(detail)
+        return await ensure_first_admin(ctx)
+    finally:
+        await ctx.close()
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=uvicorn_log_config(),
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _announce(settings: Settings, host: str, port: int, admin: AdminCreated | None) -> None:
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown_host}:{port}"
+    console.print(f"[bold green]MLOps platform[/] ({settings.environment}) at [bold]{url}[/]")
+    console.print(f"  API docs:  {url}/docs")
+    if admin and admin.generated_password:
+        console.print(
+            f"  First admin [bold]{admin.username}[/] created with password "
+            f"[bold yellow]{admin.generated_password}[/]\n"
+            "  It is shown only this once: keep it, or change it with "
+            "POST /api/v1/users/me/password."
+        )
+    elif admin:
+        console.print(f"  First admin [bold]{admin.username}[/] created from MLOPS_ADMIN_PASSWORD.")
+    console.print(
+        f"  Log in:    curl -X POST {url}/api/v1/auth/login -H 'Content-Type: application/json' "
+        f"-d '{{\"username\":\"{settings.admin_username}\",\"password\":\"...\"}}'\n"
+        f"  or:        mlops login --url {url}"
+    )
+
+
+def up(
+    config: ConfigOption = None,
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the whole platform on this machine: migrates the database, creates the first
+    admin, then serves the API. Defaults: SQLite, in-process cache, local files."""
+    settings = settings_from(config)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        check_startup_settings(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    admin = run(_prepare(settings, migrate=True))
+    _announce(settings, host, port, admin)
+    _serve(settings, host, port)
+
+
+def api(
+    config: ConfigOption = None,
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the API server alone (for Kubernetes). Refuses to start on an old schema:
+    run `mlops db upgrade` first (a one-off Job)."""
+    settings = settings_from(config)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        check_startup_settings(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    admin = run(_prepare(settings, migrate=False))
+    _announce(settings, host, port, admin)
+    _serve(settings, host, port)

@@ -1,0 +1,207 @@
+"""Shared fixtures: every API test runs on the embedded defaults (SQLite, in-process
+state) and on PostgreSQL plus Redis.
+
+PostgreSQL and Redis are the real servers at 127.0.0.1 (``.ci/run`` starts them).
+Each test run gets its own PostgreSQL database, migrated once; tests truncate the
+tables, and each test gets its own Redis key namespace.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import redis
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+
+from mlops.api.app import create_app
+from mlops.bootstrap import ensure_first_admin
+from mlops.config import Settings, load_settings
+from mlops.context import PlatformContext, create_context
+from mlops.db.models import Base
+from mlops.db.schema import upgrade_database
+
+PG_ADMIN_URL = os.environ.get("MLOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("MLOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKENDS = os.environ.get("MLOPS_TEST_BACKENDS", "embedded,postgres").split(",")
+ADMIN_PASSWORD = "Tr1cky-Admin-Passphrase"
+SECRET_KEY = "k" * 64
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    # Every async test runs on asyncio through anyio's pytest plugin; marking the
+    # function before anyio's own hook sees it is what makes the plugin pick it up.
+    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test run (dropped at the end)."""
+    name = f"mlops_test_{_worker()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(f"{PG_ADMIN_URL}/postgres", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}). Start it (see README, "
+            "Testing) or set MLOPS_TEST_BACKENDS=embedded to run only the embedded backend."
+        )
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_ADMIN_URL}/{name}"
+    upgrade_database(load_settings(database_url=url, secret_key=SECRET_KEY))
+    yield url
+    with psycopg.connect(f"{PG_ADMIN_URL}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}). Start it (see README).")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating each time is slower)."""
+    data_dir = tmp_path_factory.mktemp("sqlite-template")
+    upgrade_database(load_settings(data_dir=data_dir, secret_key=SECRET_KEY))
+    return data_dir / "mlops.db"
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def settings_factory(
+    backend: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Any]:
+    """Build Settings for this test's backend; keyword arguments override fields."""
+    namespace = f"test-{uuid.uuid4().hex[:12]}:"
+    if backend == "postgres":
+        pg_url: str = request.getfixturevalue("postgres_url")
+        client: redis.Redis = request.getfixturevalue("redis_client")
+        _truncate_postgres(pg_url)
+    else:
+        template: Path = request.getfixturevalue("sqlite_template")
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        shutil.copy(template, data_dir / "mlops.db")
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "secret_key": SECRET_KEY,
+            "admin_password": ADMIN_PASSWORD,
+            "log_json": True,
+        }
+        if backend == "postgres":
+            values.update(database_url=pg_url, redis_url=REDIS_URL, redis_namespace=namespace)
+        values.update(overrides)
+        return load_settings(**values)
+
+    yield make
+    if backend == "postgres":
+        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+@dataclass
+class Platform:
+    """A running app with a client; ``ctx`` is the app's own context."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def ctx(self) -> PlatformContext:
+        ctx: PlatformContext = self.app.state.ctx
+        return ctx
+
+    async def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
+        response = await self.client.post(
+            "/api/v1/auth/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    async def create_user(
+        self, admin_token: str, username: str, role: str, password: str | None = None
+    ) -> str:
+        password = password or f"{username}-Passphrase-42"
+        response = await self.client.post(
+            "/api/v1/users",
+            json={"username": username, "password": password, "role": role},
+            headers=bearer(admin_token),
+        )
+        assert response.status_code == 201, response.text
+        return password
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def start_platform(settings: Settings) -> AsyncIterator[Platform]:
+    ctx = create_context(settings)
+    try:
+        await ensure_first_admin(ctx)
+    finally:
+        await ctx.close()
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.9", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Platform(app=app, client=client, settings=settings)
+
+
+@pytest.fixture
+async def platform(settings_factory: Any) -> AsyncIterator[Platform]:
+    async for running in start_platform(settings_factory()):
+        yield running
+
+
+@pytest.fixture
+async def admin_token(platform: Platform) -> str:
+    return await platform.login()
