@@ -46,6 +46,14 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         pytest.mark.anyio(obj)
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests choose their settings explicitly; the caller's MLOPS_* variables do not leak in."""
+    for name in list(os.environ):
+        if name.startswith("MLOPS_") and not name.startswith("MLOPS_TEST_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

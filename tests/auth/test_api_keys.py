@@ -51,16 +51,16 @@ async def test_key_role_may_not_exceed_creator(platform: Platform, admin_token: 
 async def test_users_cannot_see_or_revoke_each_others_keys(
     platform: Platform, admin_token: str
 ) -> None:
-    alice = await platform.login("alice", await platform.create_user(admin_token, "alice", "editor"))
+    alice = await platform.login(
+        "alice", await platform.create_user(admin_token, "alice", "editor")
+    )
     bob = await platform.login("bob", await platform.create_user(admin_token, "bob", "editor"))
     alice_key = await _key(platform, alice, name="alice-key")
     bob_list = await platform.client.get("/api/v1/api-keys", headers=bearer(bob))
     assert bob_list.json()["items"] == []
     forbidden_all = await platform.client.get("/api/v1/api-keys?all=true", headers=bearer(bob))
     assert forbidden_all.status_code == 403
-    steal = await platform.client.delete(
-        f"/api/v1/api-keys/{alice_key['id']}", headers=bearer(bob)
-    )
+    steal = await platform.client.delete(f"/api/v1/api-keys/{alice_key['id']}", headers=bearer(bob))
     assert steal.status_code == 404
     still = await platform.client.get("/api/v1/users/me", headers=bearer(str(alice_key["key"])))
     assert still.status_code == 200

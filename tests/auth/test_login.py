@@ -6,7 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-
 from tests.conftest import ADMIN_PASSWORD, Platform, bearer, start_platform
 
 
@@ -140,5 +139,3 @@ async def test_login_body_is_validated(platform: Platform) -> None:
     )
     assert raw.status_code == 400
     assert raw.json()["error"]["code"] == "invalid_json"
-
-

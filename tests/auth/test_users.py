@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.conftest import Platform, bearer
 
 ADMIN_ENDPOINTS = [
-    ("POST", "/api/v1/users", {"username": "mallory", "password": "Mallory-Passphrase-1", "role": "admin"}),
+    ("POST", "/api/v1/users", {"username": "mal", "password": "Mallory-Pass-12", "role": "admin"}),
     ("GET", "/api/v1/users", None),
     ("PATCH", "/api/v1/users/admin", {"disabled": True}),
     ("GET", "/api/v1/api-keys?all=true", None),

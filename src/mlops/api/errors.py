@@ -6,6 +6,7 @@ stack trace and answered with a generic 500 that carries the request id.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,7 +35,7 @@ def error_response(
     code: str,
     message: str,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     details: Any = None,
 ) -> JSONResponse:
     error: dict[str, Any] = {"code": code, "message": message}

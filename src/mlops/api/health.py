@@ -74,8 +74,9 @@ async def _guarded(name: str, check: object) -> Check:
 async def ready(ctx: ContextDep, request: Request) -> JSONResponse:
     """Readiness: database reachable, schema current, Redis reachable (when configured)."""
     if getattr(request.app.state, "shutting_down", False):
-        body = Readiness(status="unavailable", checks={"process": Check(status="error",
-                                                                         detail="shutting down")})
+        body = Readiness(
+            status="unavailable", checks={"process": Check(status="error", detail="shutting down")}
+        )
         return JSONResponse(body.model_dump(), status_code=503)
     database = await _guarded("database", _check_database(ctx))
     schema = (

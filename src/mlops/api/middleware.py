@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlops.observability.logs import request_id_var
@@ -132,7 +133,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -148,8 +149,11 @@ class BodyLimitMiddleware:
                 await _send_too_large(send, limit)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    # An HTTPException, because FastAPI re-raises those from body parsing instead of
+    # turning them into a generic 400; the error handler renders the 413.
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than the limit of {limit} bytes")
 
 
 async def _send_too_large(send: Send, limit: int) -> None:

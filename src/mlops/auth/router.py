@@ -77,9 +77,7 @@ async def me(principal: CurrentPrincipal) -> Me:
     )
 
 
-@router.post(
-    "/users/me/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"]
-)
+@router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
 async def change_my_password(
     body: PasswordChange, principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep
 ) -> Response:
@@ -95,9 +93,7 @@ async def change_my_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
-    "/users", response_model=UserRead, status_code=status.HTTP_201_CREATED, tags=["users"]
-)
+@router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED, tags=["users"])
 async def create_user(
     body: UserCreate, admin: AdminPrincipal, session: SessionDep, ctx: ContextDep
 ) -> UserRead:
@@ -120,7 +116,11 @@ async def list_users(admin: AdminPrincipal, session: SessionDep) -> UserList:
 
 @router.patch("/users/{username}", response_model=UserRead, tags=["users"])
 async def update_user(
-    username: Annotated[str, Path(max_length=64)], body: UserUpdate, admin: AdminPrincipal, session: SessionDep, ctx: ContextDep
+    username: Annotated[str, Path(max_length=64)],
+    body: UserUpdate,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    ctx: ContextDep,
 ) -> UserRead:
     """Change a user's role or disable them; their tokens (and, when disabled, keys) end at once."""
     user = await service.update_user(
@@ -148,7 +148,10 @@ def _key_read(key: ApiKey, owner: str) -> ApiKeyRead:
 
 
 @router.post(
-    "/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED, tags=["api-keys"]
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    tags=["api-keys"],
 )
 async def create_api_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, session: SessionDep
@@ -174,11 +177,12 @@ async def list_api_keys(
     return ApiKeyList(items=[_key_read(key, owner) for key, owner in rows])
 
 
-@router.delete(
-    "/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["api-keys"]
-)
+@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["api-keys"])
 async def revoke_api_key(
-    key_id: Annotated[int, Path(ge=1, le=2**31 - 1)], principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    ctx: ContextDep,
 ) -> Response:
     await service.revoke_api_key(session=session, gate=ctx.gate, actor=principal, key_id=key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

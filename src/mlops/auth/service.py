@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -198,7 +198,7 @@ async def revoke_token(*, session: AsyncSession, gate: AccessGate, principal: Pr
 
 async def purge_expired_revocations(*, session: AsyncSession) -> int:
     result = await session.execute(
-        RevokedToken.__table__.delete().where(RevokedToken.expires_at < datetime.now(UTC))
+        delete(RevokedToken).where(RevokedToken.expires_at < datetime.now(UTC))
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -215,7 +215,8 @@ async def create_api_key(
     wanted = role or actor.role
     if not actor.role.allows(wanted):
         raise Forbidden(
-            f"an API key's role may not exceed yours ({actor.role.value}); asked for {wanted.value}",
+            f"an API key's role may not exceed yours ({actor.role.value}); "
+            f"asked for {wanted.value}",
             code="role_too_high",
         )
     if expires_at is not None and expires_at <= datetime.now(UTC):

@@ -65,7 +65,7 @@ def _announce(settings: Settings, host: str, port: int, admin: AdminCreated | No
         console.print(f"  First admin [bold]{admin.username}[/] created from MLOPS_ADMIN_PASSWORD.")
     console.print(
         f"  Log in:    curl -X POST {url}/api/v1/auth/login -H 'Content-Type: application/json' "
-        f"-d '{{\"username\":\"{settings.admin_username}\",\"password\":\"...\"}}'\n"
+        f'-d \'{{"username":"{settings.admin_username}","password":"..."}}\'\n'
         f"  or:        mlops login --url {url}"
     )
 

@@ -124,7 +124,10 @@ async def _set_password(settings: Settings, username: str, password: str) -> Non
     try:
         async with transaction(ctx.sessions) as session:
             user = await service.set_password(
-                session=session, hasher=ctx.hasher, actor="cli", username=username,
+                session=session,
+                hasher=ctx.hasher,
+                actor="cli",
+                username=username,
                 password=password,
             )
         await ctx.gate.publish_user(user)
@@ -142,5 +145,3 @@ def set_password(
     settings = settings_from(config)
     run(_set_password(settings, username, _read_password(password_stdin)))
     console.print(f"password of {username} changed")
-
-

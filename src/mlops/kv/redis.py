@@ -28,8 +28,9 @@ class RedisKeyValueStore(KeyValueStore):
     async def get_many(self, keys: Sequence[str]) -> list[str | None]:
         if not keys:
             return []
-        values: list[str | None] = await self._redis.mget([self._k(k) for k in keys])
-        return values
+        values = await self._redis.mget([self._k(k) for k in keys])
+        # decode_responses=True: every value is a str or None.
+        return [None if v is None else str(v) for v in values]
 
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         await self._redis.set(self._k(key), value, px=_ms(ttl))
@@ -66,7 +67,7 @@ class RedisKeyValueStore(KeyValueStore):
                     yield str(message["data"])
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         await self._redis.aclose()

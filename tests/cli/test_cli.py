@@ -1,0 +1,168 @@
+"""The ``mlops`` command: help, migrations, users, start-up refusals, a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from mlops.cli.main import app
+
+runner = CliRunner()
+MLOPS = [sys.executable, "-m", "mlops.cli.main"]
+STRONG = "Correct-Horse-Battery-9"
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env.update(MLOPS_DATA_DIR=str(tmp_path / "data"), MLOPS_LOG_JSON="false", **extra)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["up"], ["api"], ["db"], ["db", "upgrade"], ["users"], ["users", "create"], ["login"]],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_db_upgrade_and_users_commands(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert runner.invoke(app, ["db", "status"], env=env).exit_code == 1
+    upgraded = runner.invoke(app, ["db", "upgrade"], env=env)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert runner.invoke(app, ["db", "status"], env=env).exit_code == 0
+    created = runner.invoke(
+        app,
+        ["users", "create", "olive", "--role", "editor", "--password-stdin"],
+        input="Olive-Passphrase-77\n",
+        env=env,
+    )
+    assert created.exit_code == 0, created.output
+    weak = runner.invoke(
+        app, ["users", "create", "weak", "--password-stdin"], input="password\n", env=env
+    )
+    assert weak.exit_code == 1
+    assert "at least 12 characters" in weak.output
+    assert runner.invoke(app, ["users", "set-role", "olive", "admin"], env=env).exit_code == 0
+    assert runner.invoke(app, ["users", "disable", "olive"], env=env).exit_code == 0
+    listed = runner.invoke(app, ["users", "list"], env=env)
+    assert re.search(r"olive\s.*admin\s.*yes", listed.output), listed.output
+    missing = runner.invoke(app, ["users", "disable", "nobody"], env=env)
+    assert missing.exit_code == 1
+    assert "does not exist" in missing.output
+
+
+@pytest.mark.parametrize("command", ["up", "api"])
+def test_production_start_is_refused_without_secrets(tmp_path: Path, command: str) -> None:
+    cases = [
+        ({"MLOPS_ADMIN_PASSWORD": STRONG}, "MLOPS_SECRET_KEY is required"),
+        ({"MLOPS_SECRET_KEY": "s" * 40, "MLOPS_ADMIN_PASSWORD": "admin123"}, "too weak"),
+        ({"MLOPS_SECRET_KEY": "s" * 40}, "MLOPS_ADMIN_PASSWORD is required"),
+    ]
+    for extra, message in cases:
+        env = _env(tmp_path, MLOPS_ENVIRONMENT="production", **extra)
+        result = subprocess.run(
+            [*MLOPS, command, "--port", str(_free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert message in result.stderr
+
+
+def test_api_refuses_a_schema_that_is_behind(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*MLOPS, "api", "--port", str(_free_port())],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "mlops db upgrade" in result.stderr
+
+
+@pytest.fixture
+def running_up(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """``mlops up`` as a user starts it; yields (url, generated admin password)."""
+    port = _free_port()
+    log = tmp_path / "up.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*MLOPS, "up", "--port", str(port)],
+            env=_env(tmp_path, COLUMNS="200"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"mlops up did not answer: {log.read_text()}")
+        match = re.search(r"created with password (\S+)", log.read_text())
+        assert match, log.read_text()
+        yield url, match.group(1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_up_serves_the_guide_walkthrough(running_up: tuple[str, str], tmp_path: Path) -> None:
+    url, password = running_up
+    assert httpx.get(f"{url}/ready").json()["status"] == "ok"
+    login = httpx.post(f"{url}/api/v1/auth/login", json={"username": "admin", "password": password})
+    assert login.status_code == 200
+    token = login.json()["access_token"]
+    me = httpx.get(f"{url}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["username"] == "admin"
+
+    creds = tmp_path / "creds" / "credentials.json"
+    env = {"MLOPS_CREDENTIALS_FILE": str(creds)}
+    result = runner.invoke(
+        app, ["login", "--url", url, "--username", "admin", "--password", password], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert json.loads(creds.read_text())["url"] == url
+    whoami = runner.invoke(app, ["whoami"], env=env)
+    assert "admin (admin)" in whoami.output
+    bad = runner.invoke(
+        app, ["login", "--url", url, "--username", "admin", "--password", "wrong-password"], env=env
+    )
+    assert bad.exit_code == 1
+    assert "Wrong username or password" in bad.output
+    assert runner.invoke(app, ["logout"], env=env).exit_code == 0
+    assert not creds.exists()
+    revoked = httpx.get(f"{url}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert revoked.status_code == 200  # logout revoked only the CLI's own token
