@@ -95,7 +95,9 @@ class Settings(BaseSettings):
     password_hash_concurrency: int = Field(
         2, ge=1, le=64, description="Password hashes computed at once; the rest wait their turn."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
     log_json: bool = Field(True, description="JSON log lines (false: plain text for a terminal).")
     access_log: bool = Field(True, description="One log line per HTTP request.")
 
