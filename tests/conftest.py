@@ -30,12 +30,14 @@ from mlops.config import Settings, load_settings
 from mlops.context import PlatformContext, create_context
 from mlops.db.models import Base
 from mlops.db.schema import upgrade_database
+from tests.seaweed import seaweedfs_server
 
 PG_ADMIN_URL = os.environ.get("MLOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("MLOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BACKENDS = os.environ.get("MLOPS_TEST_BACKENDS", "embedded,postgres").split(",")
 ADMIN_PASSWORD = "Tr1cky-Admin-Passphrase"
 SECRET_KEY = "k" * 64
+__all__ = ["seaweedfs_server"]  # registers the S3 server fixture for every test package
 
 
 @pytest.hookimpl(tryfirst=True)

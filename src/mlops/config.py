@@ -95,6 +95,25 @@ class Settings(BaseSettings):
     password_hash_concurrency: int = Field(
         2, ge=1, le=64, description="Password hashes computed at once; the rest wait their turn."
     )
+    artifact_store: str | None = Field(
+        None,
+        description="Where model files live: file://PATH or s3://BUCKET/PREFIX. "
+        "Default: file://DATA_DIR/artifacts.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3-compatible endpoint (MinIO, SeaweedFS...). Unset: AWS S3. Credentials "
+        "come from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).",
+    )
+    s3_region: str | None = Field(None, description="S3 region (AWS_DEFAULT_REGION otherwise).")
+    max_upload_bytes: int = Field(
+        2 * 1024**3, ge=1024, le=64 * 1024**3, description="Largest model file accepted (bytes)."
+    )
+    default_model: str | None = Field(
+        None,
+        description="Model served by POST /api/v1/models/predict until an admin sets one with "
+        "PUT /api/v1/settings/default-model.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
@@ -117,6 +136,10 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value or None
+
+    @property
+    def resolved_artifact_store(self) -> str:
+        return self.artifact_store or f"file://{(self.data_dir / 'artifacts').resolve()}"
 
     @property
     def is_development(self) -> bool:

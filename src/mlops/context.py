@@ -16,7 +16,9 @@ from mlops.auth.ratelimit import LoginLimiter
 from mlops.auth.tokens import TokenSigner
 from mlops.config import Settings, ensure_secret_key
 from mlops.db.session import create_engine, create_session_factory
+from mlops.errors import ConfigError
 from mlops.kv import KeyValueStore, create_kv
+from mlops.storage import ArtifactStore, create_store
 
 
 @dataclass
@@ -29,8 +31,10 @@ class PlatformContext:
     signer: TokenSigner
     gate: AccessGate
     login_limiter: LoginLimiter
+    store: ArtifactStore
 
     async def close(self) -> None:
+        await self.store.close()
         await self.kv.close()
         await self.engine.dispose()
         self.hasher.close()
@@ -42,6 +46,17 @@ def create_hasher(settings: Settings) -> PasswordHasherPool:
         time_cost=settings.password_hash_time_cost,
         concurrency=settings.password_hash_concurrency,
     )
+
+
+def create_artifact_store(settings: Settings) -> ArtifactStore:
+    try:
+        return create_store(
+            settings.resolved_artifact_store,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            s3_region=settings.s3_region,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def create_context(settings: Settings) -> PlatformContext:
@@ -63,4 +78,5 @@ def create_context(settings: Settings) -> PlatformContext:
             max_per_client=settings.login_max_failures_per_client,
             lockout_seconds=settings.login_lockout_seconds,
         ),
+        store=create_artifact_store(settings),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,14 +13,17 @@ from mlops import __version__
 from mlops.api.errors import install_error_handlers
 from mlops.api.health import router as health_router
 from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
+from mlops.audit.router import router as audit_router
 from mlops.auth.router import router as auth_router
 from mlops.config import Settings
 from mlops.context import PlatformContext, create_context
 from mlops.db.schema import schema_status
 from mlops.errors import ConfigError
 from mlops.observability.metrics import HttpMetrics, PoolCollector
+from mlops.registry.router import router as registry_router
 
 DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB for JSON bodies; uploads get their own limit
+UPLOAD_PATH = re.compile(r"^/api/v1/models/[^/]+/versions/?$")
 
 
 def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
@@ -54,7 +58,14 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
-    app.add_middleware(BodyLimitMiddleware, default_limit=DEFAULT_BODY_LIMIT)
+    app.include_router(registry_router)
+    app.include_router(audit_router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=DEFAULT_BODY_LIMIT,
+        # Uploads: the file limit plus room for the form's other parts.
+        limits={UPLOAD_PATH: settings.max_upload_bytes + (1 << 20)},
+    )
     app.add_middleware(
         ObservabilityMiddleware,
         metrics=app.state.http_metrics,

@@ -57,6 +57,11 @@ async def _check_redis(ctx: ContextDep) -> Check:
     return Check(status="ok")
 
 
+async def _check_storage(ctx: ContextDep) -> Check:
+    await ctx.store.check()
+    return Check(status="ok", detail=ctx.store.url)
+
+
 async def _guarded(name: str, check: object) -> Check:
     try:
         return await asyncio.wait_for(check, CHECK_TIMEOUT_S)  # type: ignore[arg-type]
@@ -72,7 +77,8 @@ async def _guarded(name: str, check: object) -> Check:
     responses={503: {"model": Readiness, "description": "A dependency is failing."}},
 )
 async def ready(ctx: ContextDep, request: Request) -> JSONResponse:
-    """Readiness: database reachable, schema current, Redis reachable (when configured)."""
+    """Readiness: database reachable, schema current, Redis (when configured) and the
+    artifact store reachable."""
     if getattr(request.app.state, "shutting_down", False):
         body = Readiness(
             status="unavailable", checks={"process": Check(status="error", detail="shutting down")}
@@ -88,6 +94,7 @@ async def ready(ctx: ContextDep, request: Request) -> JSONResponse:
         "database": database,
         "schema": schema,
         "redis": await _guarded("redis", _check_redis(ctx)),
+        "artifact_store": await _guarded("artifact store", _check_storage(ctx)),
     }
     ok = all(check.status != "error" for check in checks.values())
     body = Readiness(status="ok" if ok else "unavailable", checks=checks)

@@ -94,18 +94,22 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over ``default_limit`` bytes (413), or over a per-path-prefix limit."""
+    """Refuse bodies over ``default_limit`` bytes (413), or over the limit of a path pattern."""
 
     def __init__(
-        self, app: ASGIApp, *, default_limit: int, limits: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        default_limit: int,
+        limits: dict[re.Pattern[str], int] | None = None,
     ) -> None:
         self.app = app
         self.default_limit = default_limit
-        self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
+        self.limits = list((limits or {}).items())
 
     def _limit_for(self, path: str) -> int:
-        for prefix, limit in self.limits:
-            if path.startswith(prefix):
+        for pattern, limit in self.limits:
+            if pattern.match(path):
                 return limit
         return self.default_limit
 

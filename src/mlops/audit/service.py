@@ -3,7 +3,10 @@ are committed together or not at all."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import func, select
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,3 +34,34 @@ async def record_event(
     session.add(event)
     await session.flush()
     return event
+
+
+async def list_events(
+    *,
+    session: AsyncSession,
+    actor: str | None,
+    target: str | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[AuditEvent], int]:
+    """Newest first. ``target`` matches a prefix, so ``model:demo`` finds its versions too."""
+    query = select(AuditEvent)
+    if actor:
+        query = query.where(AuditEvent.actor == actor)
+    if target:
+        escaped = target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(AuditEvent.target.like(f"{escaped}%", escape="\\"))
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at < until)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), int(total or 0)

@@ -3,5 +3,23 @@
 from mlops.audit.models import AuditEvent
 from mlops.auth.models import ApiKey, RevokedToken, User
 from mlops.db.base import Base
+from mlops.registry.models import (
+    AliasEvent,
+    ModelAlias,
+    ModelVersion,
+    PlatformSetting,
+    RegisteredModel,
+)
 
-__all__ = ["ApiKey", "AuditEvent", "Base", "RevokedToken", "User"]
+__all__ = [
+    "AliasEvent",
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "ModelAlias",
+    "ModelVersion",
+    "PlatformSetting",
+    "RegisteredModel",
+    "RevokedToken",
+    "User",
+]

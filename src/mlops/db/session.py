@@ -84,6 +84,10 @@ def after_commit(session: AsyncSession, action: PostCommit) -> None:
 async def commit(session: AsyncSession) -> None:
     """Commit, then run the actions queued with ``after_commit``."""
     await session.commit()
+    await run_post_commit(session)
+
+
+async def run_post_commit(session: AsyncSession) -> None:
     actions: list[PostCommit] = session.info.pop("post_commit", [])
     for action in actions:
         await action()

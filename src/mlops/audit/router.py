@@ -1,0 +1,48 @@
+"""``GET /api/v1/audit``: who changed what, when (admins only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from mlops.api.deps import AdminPrincipal, SessionDep
+from mlops.audit.schemas import AuditEventList, AuditEventRead
+from mlops.audit.service import list_events
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+
+@router.get("/audit", response_model=AuditEventList)
+async def audit_log(
+    _: AdminPrincipal,
+    session: SessionDep,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    target: Annotated[
+        str | None, Query(max_length=255, description="Prefix, e.g. 'model:demo'.")
+    ] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="e.g. 'alias.moved'.")
+    ] = None,
+    since: Annotated[AwareDatetime | None, Query(description="ISO 8601 with time zone.")] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> AuditEventList:
+    events, total = await list_events(
+        session=session,
+        actor=actor,
+        target=target,
+        action=action,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return AuditEventList(
+        items=[AuditEventRead.model_validate(e) for e in events],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )

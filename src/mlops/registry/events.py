@@ -1,0 +1,22 @@
+"""Registry change notifications, for model servers that follow aliases.
+
+Published after the change committed, on the key-value store's pub/sub (Redis
+across processes, in-process otherwise). A missed message is harmless: model
+servers also poll.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlops.db.session import after_commit
+from mlops.kv import KeyValueStore
+
+CHANNEL = "registry-events"
+
+
+def notify_after_commit(session: AsyncSession, kv: KeyValueStore, model: str, kind: str) -> None:
+    message = json.dumps({"model": model, "kind": kind})
+    after_commit(session, lambda: kv.publish(CHANNEL, message))

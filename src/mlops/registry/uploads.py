@@ -1,0 +1,92 @@
+"""Receiving a model upload: multipart form to a local temporary file.
+
+The file part is copied to a file under the data dir in chunks while its sha256
+and size are computed, so an upload is never held whole in memory, and a file
+over the limit is refused (413) as soon as it crosses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from mlops.errors import BadRequest, PayloadTooLarge
+
+CHUNK = 1 << 20
+# Keep the user's file name only for display and extension sniffing.
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    path: Path
+    filename: str
+    size: int
+    sha256: str
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def safe_filename(name: str | None) -> str:
+    base = os.path.basename(name or "model")
+    cleaned = _SAFE_NAME.sub("_", base).strip("._") or "model"
+    return cleaned[-200:]
+
+
+async def save_stream(upload: UploadFile, dest_dir: Path, *, max_bytes: int) -> ReceivedFile:
+    dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = dest_dir / f"upload-{uuid.uuid4().hex}"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as out:
+            while chunk := await upload.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(
+                        f"model file is larger than the limit of {max_bytes} bytes "
+                        "(MLOPS_MAX_UPLOAD_BYTES)",
+                        code="file_too_large",
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise BadRequest("the uploaded file is empty", code="empty_file")
+    return ReceivedFile(path, safe_filename(upload.filename), size, digest.hexdigest())
+
+
+async def receive_upload(
+    request: Request, dest_dir: Path, *, max_bytes: int
+) -> tuple[ReceivedFile, str | None]:
+    """(the file, the raw ``metadata`` field) of a multipart upload."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise BadRequest(
+            "upload a model as multipart/form-data with a 'file' part "
+            "(and an optional JSON 'metadata' part)",
+            code="expected_multipart",
+        )
+    form = await request.form(max_files=1, max_fields=2, max_part_size=1 << 20)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadRequest("the form has no 'file' part with the model file", code="no_file")
+        metadata = form.get("metadata")
+        if metadata is not None and not isinstance(metadata, str):
+            raise BadRequest("'metadata' must be a JSON text field", code="invalid_metadata")
+        received = await save_stream(upload, dest_dir, max_bytes=max_bytes)
+        return received, metadata
+    finally:
+        await form.close()
