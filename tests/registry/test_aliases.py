@@ -173,3 +173,24 @@ async def test_every_change_is_audited(
     editor = await registry.login("ed", "ed-Passphrase-42")
     denied = await registry.client.get("/api/v1/audit", headers=bearer(editor))
     assert denied.status_code == 403
+
+
+async def test_demo_model_is_registered_released_and_default(
+    registry: Platform, admin_token: str
+) -> None:
+    from mlops.registry.demo import register_demo_model
+
+    assert await register_demo_model(registry.ctx)
+    assert not await register_demo_model(registry.ctx)  # idempotent
+    model = (await registry.client.get("/api/v1/models/demo", headers=bearer(admin_token))).json()
+    assert model["aliases"][0]["name"] == "production"
+    assert model["aliases"][0]["version"] == 1
+    version = (
+        await registry.client.get("/api/v1/models/demo/versions/1", headers=bearer(admin_token))
+    ).json()
+    assert version["signature"]["n_features"] == 5
+    assert version["format"] == "skops"
+    default = await registry.client.get(
+        "/api/v1/settings/default-model", headers=bearer(admin_token)
+    )
+    assert default.json()["name"] == "demo"

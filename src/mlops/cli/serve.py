@@ -16,13 +16,16 @@ from mlops.context import create_context
 from mlops.db.schema import schema_status, upgrade_database
 from mlops.errors import ConfigError
 from mlops.observability.logs import configure_logging, uvicorn_log_config
+from mlops.registry.demo import register_demo_model
 
 HostOption = Annotated[
     str, typer.Option(help="Address to listen on. Use 0.0.0.0 inside a container.")
 ]
 
 
-async def _prepare(settings: Settings, *, migrate: bool) -> AdminCreated | None:
+async def _prepare(
+    settings: Settings, *, migrate: bool, demo: bool = False
+) -> AdminCreated | None:
     if migrate:
         await asyncio.to_thread(upgrade_database, settings)
     ctx = create_context(settings)
@@ -30,7 +33,14 @@ async def _prepare(settings: Settings, *, migrate: bool) -> AdminCreated | None:
         ok, detail = await schema_status(ctx.engine)
         if not ok:
             raise ConfigError(detail)
-        return await ensure_first_admin(ctx)
+        admin = await ensure_first_admin(ctx)
+        # The first start in development gets the demo model, as if --demo was given.
+        if demo or (admin is not None and settings.is_development):
+            if await register_demo_model(ctx):
+                console.print(
+                    "  Registered the demo model [bold]demo[/] (alias production, default model)."
+                )
+        return admin
     finally:
         await ctx.close()
 
@@ -74,6 +84,9 @@ def up(
     config: ConfigOption = None,
     host: HostOption = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Register the demo model (done anyway on first start).")
+    ] = False,
 ) -> None:
     """Run the whole platform on this machine: migrates the database, creates the first
     admin, then serves the API. Defaults: SQLite, in-process cache, local files."""
@@ -83,7 +96,7 @@ def up(
         check_startup_settings(settings)
     except ConfigError as exc:
         fail(str(exc), 2)
-    admin = run(_prepare(settings, migrate=True))
+    admin = run(_prepare(settings, migrate=True, demo=demo))
     _announce(settings, host, port, admin)
     _serve(settings, host, port)
 
