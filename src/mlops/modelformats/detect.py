@@ -23,7 +23,19 @@ FORMATS: dict[str, FormatName] = {
     ".txt": "lightgbm",
 }
 PICKLE_EXTENSIONS = frozenset(
-    {".pkl", ".pickle", ".joblib", ".sav", ".dill", ".cloudpickle", ".cpkl", ".pt", ".pth", ".npy", ".npz"}
+    {
+        ".pkl",
+        ".pickle",
+        ".joblib",
+        ".sav",
+        ".dill",
+        ".cloudpickle",
+        ".cpkl",
+        ".pt",
+        ".pth",
+        ".npy",
+        ".npz",
+    }
 )
 KERAS_EXTENSIONS = frozenset({".h5", ".hdf5", ".keras"})
 CONVERT_HINT = (
@@ -111,7 +123,12 @@ def sniff(path: Path) -> str:
         head = fh.read(64)
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "pickle"
-    if head.startswith(_COMPRESSED) or head[:2] in (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"):
+    if head.startswith(_COMPRESSED) or head[:2] in (
+        b"\x78\x01",
+        b"\x78\x5e",
+        b"\x78\x9c",
+        b"\x78\xda",
+    ):
         return "compressed"
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "hdf5"
@@ -143,7 +160,9 @@ def _zip_kind(path: Path) -> str:
 
 def _unsafe_message(filename: str, ext: str, kind: str) -> str:
     if kind == "pickle" and ext not in PICKLE_EXTENSIONS:
-        what = f"{filename} is named {ext or 'without an extension'} but is actually a Python pickle. "
+        what = (
+            f"{filename} is named {ext or 'without an extension'} but is actually a Python pickle. "
+        )
     elif kind == "compressed":
         what = f"{filename} is compressed data (how joblib stores pickles). "
     elif kind == "pickle_zip":
@@ -168,4 +187,3 @@ def _check_output(filename: str, signature: Signature, prediction: Prediction) -
         problems.append(f"regression output has dtype {prediction.values.dtype}")
     if problems:
         raise Invalid(f"{filename}: " + "; ".join(problems), code="model_invalid")
-

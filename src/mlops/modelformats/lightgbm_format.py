@@ -115,7 +115,9 @@ def _check_one(i: int, tree: dict[str, str], n_features: int) -> None:
     if n_leaves == 1:
         return
     n_split = n_leaves - 1
-    arrays = {k: _ints(tree, k) for k in ("split_feature", "left_child", "right_child", "decision_type")}
+    arrays = {
+        k: _ints(tree, k) for k in ("split_feature", "left_child", "right_child", "decision_type")
+    }
     thresholds = _ints(tree, "threshold", float_ok=True)
     if any(len(v) != n_split for v in arrays.values()) or len(thresholds) != n_split:
         raise _invalid(f"{where} has split arrays of the wrong length")
@@ -124,13 +126,22 @@ def _check_one(i: int, tree: dict[str, str], n_features: int) -> None:
         raise _invalid(f"{where} has a child index outside the tree")
     # Splits are 0..n_split-1 and leaf j is stored as ~j; mapping leaf j to node
     # n_split + j lets one check cover both kinds of child.
-    left, right = (np.where(c >= 0, c, n_split + ~c) for c in (arrays["left_child"], arrays["right_child"]))
+    left, right = (
+        np.where(c >= 0, c, n_split + ~c) for c in (arrays["left_child"], arrays["right_child"])
+    )
     total = n_split + n_leaves
     internal = np.zeros(total, dtype=bool)
     internal[:n_split] = True
     pad = np.full(n_leaves, -1, dtype=np.int64)
     features = np.concatenate([arrays["split_feature"], pad])
-    check_tree(where, np.concatenate([left, pad]), np.concatenate([right, pad]), internal, features, n_features)
+    check_tree(
+        where,
+        np.concatenate([left, pad]),
+        np.concatenate([right, pad]),
+        internal,
+        features,
+        n_features,
+    )
     if not np.any(arrays["decision_type"] & _CATEGORICAL):
         return
     n_cat = _int(tree, "num_cat")

@@ -12,13 +12,12 @@ from .onnx_format import load_onnx, onnx_details, onnx_signature
 from .runtime import (
     LightGBMRuntime,
     OnnxRuntime,
-    Prediction,
     Runtime,
     SklearnRuntime,
     XGBoostRuntime,
     make_onnx_runtime,
 )
-from .signature import FormatName, ModelInfo, sample_input
+from .signature import FormatName, ModelInfo, Prediction, sample_input
 from .skops_format import load_skops, sklearn_details, sklearn_signature
 from .to_onnx import model_to_onnx
 from .xgboost_format import load_xgboost, xgboost_details, xgboost_signature
@@ -79,7 +78,8 @@ def convert_and_verify(native: Runtime) -> tuple[OnnxRuntime | None, str | None]
         proto = model_to_onnx(model, native.signature.n_features)
         candidate = OnnxRuntime(proto.SerializeToString(), native.signature)
     except Exception as exc:  # converters fail in many library-specific ways
-        return None, f"ONNX conversion failed: {type(exc).__name__}: {str(exc)[:300]}"
+        first_line = (str(exc).splitlines() or [""])[0][:300]
+        return None, f"ONNX conversion failed: {type(exc).__name__}: {first_line}"
     sample = sample_input(native.signature, rows=VERIFY_ROWS)
     try:
         mismatch = disagreement(native.predict(sample), candidate.predict(sample))

@@ -14,7 +14,7 @@ from typing import Any
 
 import onnx
 import onnx.checker
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from mlops.errors import BadRequest, Invalid
 
@@ -71,7 +71,11 @@ def onnx_signature(model: onnx.ModelProto) -> Signature:
     if len(inputs) == 1 and len(shapes[0][1]) == 2 and (shapes[0][1][1] or 0) > 0:
         elem, dims = shapes[0]
         n_features, names = int(dims[1] or 0), None
-    elif len(inputs) > 1 and all(len(d) == 2 and d[1] == 1 for _, d in shapes) and len({e for e, _ in shapes}) == 1:
+    elif (
+        len(inputs) > 1
+        and all(len(d) == 2 and d[1] == 1 for _, d in shapes)
+        and len({e for e, _ in shapes}) == 1
+    ):
         elem, n_features, names = shapes[0][0], len(inputs), [i.name for i in inputs]
     else:
         raise _invalid(
@@ -79,7 +83,9 @@ def onnx_signature(model: onnx.ModelProto) -> Signature:
             + ", ".join(f"{i.name}{_dims(i)}" for i in inputs)
         )
     if elem not in _DTYPES:
-        raise _invalid(f"input element type {onnx.TensorProto.DataType.Name(elem)} is not supported")
+        raise _invalid(
+            f"input element type {onnx.TensorProto.DataType.Name(elem)} is not supported"
+        )
     outputs = list(graph.output)
     first = _elem_type(outputs[0]) if outputs else None
     if len(outputs) == 1 and first in _FLOAT_TYPES:
@@ -163,7 +169,10 @@ def _tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
             yield from attr.tensors
             if attr.HasField("t"):
                 yield attr.t
-            for sparse in [*attr.sparse_tensors, *([attr.sparse_tensor] if attr.HasField("sparse_tensor") else [])]:
+            for sparse in [
+                *attr.sparse_tensors,
+                *([attr.sparse_tensor] if attr.HasField("sparse_tensor") else []),
+            ]:
                 yield from (sparse.values, sparse.indices)
             if attr.HasField("g"):
                 graphs.append(attr.g)

@@ -60,18 +60,24 @@ class OnnxRuntime(Runtime):
             model_bytes, options, providers=["CPUExecutionProvider"]
         )
         self.signature = signature
-        self._inputs = [(i.name, _ORT_DTYPES.get(i.type, np.float32)) for i in self.session.get_inputs()]
+        self._inputs = [
+            (i.name, _ORT_DTYPES.get(i.type, np.float32)) for i in self.session.get_inputs()
+        ]
 
     def _predict(self, x: np.ndarray) -> Prediction:
         if len(self._inputs) == 1:
             name, dtype = self._inputs[0]
             feeds = {name: x.astype(dtype, copy=False)}
         else:
-            feeds = {n: x[:, i : i + 1].astype(t, copy=False) for i, (n, t) in enumerate(self._inputs)}
+            feeds = {
+                n: x[:, i : i + 1].astype(t, copy=False) for i, (n, t) in enumerate(self._inputs)
+            }
         outputs = self.session.run(None, feeds)
         values = np.asarray(outputs[0]).reshape(len(x), -1)
         if values.shape[1] != 1:
-            raise Invalid("the ONNX model returned more than one value per row", code="model_invalid")
+            raise Invalid(
+                "the ONNX model returned more than one value per row", code="model_invalid"
+            )
         probabilities = None
         if self.signature.has_probabilities:
             probabilities = _probability_matrix(outputs[1], self.signature.classes)
@@ -158,5 +164,7 @@ def _probability_matrix(raw: Any, classes: list[Any] | None) -> np.ndarray:
     """Probabilities as ``(rows, n_classes)``, converting ZipMap's list of dicts."""
     if isinstance(raw, list):
         keys = classes if classes is not None else sorted(raw[0]) if raw else []
-        return np.array([[row[k] for k in keys] for row in raw], dtype=np.float64).reshape(len(raw), len(keys))
-    return np.asarray(raw)
+        return np.array([[row[k] for k in keys] for row in raw], dtype=np.float64).reshape(
+            len(raw), len(keys)
+        )
+    return np.asarray(raw, dtype=np.float64)

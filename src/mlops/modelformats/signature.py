@@ -68,8 +68,8 @@ def sample_input(signature: Signature, rows: int = 8, seed: int = 0) -> np.ndarr
     extra = rng.normal(0.0, 1.5, size=(max(rows - 2, 0), width))
     data = np.vstack([*base, *extra])[:rows]
     if signature.input_dtype == "int64":
-        return np.rint(data).astype(np.int64)
-    return data.astype(signature.input_dtype)
+        data = np.rint(data)
+    return data.astype(np.dtype(signature.input_dtype))
 
 
 def check_input(signature: Signature, x: np.ndarray) -> np.ndarray:
@@ -89,7 +89,8 @@ def check_input(signature: Signature, x: np.ndarray) -> np.ndarray:
             f"input of dtype {arr.dtype} cannot be used as {signature.input_dtype}",
             code="invalid_input",
         )
-    return arr.astype(target)
+    converted: np.ndarray = arr.astype(target)
+    return converted
 
 
 def to_python_labels(classes: Any) -> list[ClassLabel]:

@@ -33,9 +33,11 @@ from ._trees import check_tree
 
 # Generous for real models, small enough that a crafted degree cannot hang us.
 MAX_POLYNOMIAL_OUTPUTS = 100_000
-_Gb = GradientBoostingClassifier | GradientBoostingRegressor
-_Hgb = HistGradientBoostingClassifier | HistGradientBoostingRegressor
-_Knn = KNeighborsClassifier | KNeighborsRegressor
+# scikit-learn is untyped (Any to mypy), so these are tuples for isinstance only.
+_GB = (GradientBoostingClassifier, GradientBoostingRegressor)
+_HGB = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+_KNN = (KNeighborsClassifier, KNeighborsRegressor)
+_SVM = (SVC, SVR)
 
 
 def check_estimator(est: Any) -> None:
@@ -64,19 +66,19 @@ def _walk(est: Any, bound: int | None) -> None:
             _walk(transformer, None)
     elif isinstance(est, BaseDecisionTree):
         _check_sk_tree(name, est.tree_, width)
-    elif isinstance(est, _Gb):
+    elif isinstance(est, _GB):
         _check_gb(est, width)
-    elif isinstance(est, _Hgb):
+    elif isinstance(est, _HGB):
         _check_hgb(est, width)
-    elif isinstance(est, SVC | SVR):
+    elif isinstance(est, _SVM):
         _check_svm(est, width)
-    elif isinstance(est, _Knn):
+    elif isinstance(est, _KNN):
         _rebuild_neighbors(est, width)
     elif isinstance(est, PolynomialFeatures):
         degree = est.degree if isinstance(est.degree, int) else max(est.degree)
         if math.comb(width + int(degree), int(degree)) > MAX_POLYNOMIAL_OUTPUTS:
             raise _bad("PolynomialFeatures would produce too many columns")
-    for member in getattr(est, "estimators_", []) if not isinstance(est, _Gb) else []:
+    for member in getattr(est, "estimators_", []) if not isinstance(est, _GB) else []:
         _walk(member, width)
 
 
@@ -89,28 +91,29 @@ def _check_sk_tree(name: str, tree: Any, width: int) -> None:
     check_tree(f"{name}'s tree", left, right, ~leaves, np.asarray(tree.feature), width)
 
 
-def _check_gb(est: _Gb, width: int) -> None:
+def _check_gb(est: Any, width: int) -> None:
     trees = est.estimators_
     expected = 1
     if isinstance(est, GradientBoostingClassifier) and len(est.classes_) > 2:
         expected = len(est.classes_)
     if not isinstance(trees, np.ndarray) or trees.ndim != 2 or trees.shape[1] != expected:
         raise _bad("GradientBoosting estimators_ has the wrong shape")
+    _walk(est.init_, width)  # checked before _raw_predict_init runs it
     # The compiled stage loop writes one column per tree into the initial
     # predictions; their widths must agree or it writes out of bounds.
     init = est._raw_predict_init(np.zeros((1, width)))
     if init.shape != (1, expected):
         raise _bad("GradientBoosting init_ does not match its trees")
-    _walk(est.init_, width)
     for member in trees.ravel():
         if not isinstance(member, BaseDecisionTree):
             raise _bad("GradientBoosting contains a non-tree stage")
         _check_sk_tree("GradientBoosting", member.tree_, width)
 
 
-def _check_hgb(est: _Hgb, width: int) -> None:
+def _check_hgb(est: Any, width: int) -> None:
     per_iter = int(est.n_trees_per_iteration_)
-    if np.any(getattr(est, "is_categorical_", None) or False):
+    categorical = getattr(est, "is_categorical_", None)
+    if categorical is not None and np.any(categorical):
         raise _bad("HistGradientBoosting with categorical features is not supported")
     for stage in est._predictors:
         if len(stage) != per_iter:
@@ -130,7 +133,7 @@ def _check_hgb(est: _Hgb, width: int) -> None:
             )
 
 
-def _check_svm(est: SVC | SVR, width: int) -> None:
+def _check_svm(est: Any, width: int) -> None:
     if est._sparse or est.kernel not in ("linear", "poly", "rbf", "sigmoid"):
         raise _bad("only dense SVMs with a linear, poly, rbf or sigmoid kernel are supported")
     vectors = np.asarray(est.support_vectors_)
@@ -158,7 +161,7 @@ def _check_svm(est: SVC | SVR, width: int) -> None:
         raise _bad("SVM internal arrays are inconsistent")
 
 
-def _rebuild_neighbors(est: _Knn, width: int) -> None:
+def _rebuild_neighbors(est: Any, width: int) -> None:
     fit_x = np.asarray(est._fit_X)
     if fit_x.ndim != 2 or fit_x.shape[1] != width or len(est._y) != fit_x.shape[0]:
         raise _bad("KNeighbors training data does not match the model")

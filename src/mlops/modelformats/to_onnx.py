@@ -21,7 +21,14 @@ def model_to_onnx(model: Any, n_features: int) -> onnx.ModelProto:
     callers treat any exception as "no ONNX for this model".
     """
     if isinstance(model, xgboost.Booster):
-        converted = _boosters().convert_xgboost(model, initial_types=_float_input(n_features, ml=True))
+        if model.feature_names:
+            # onnxmltools only understands XGBoost's default f0, f1, ... names;
+            # the graph takes columns by position either way.
+            model = model.copy()
+            model.feature_names = None
+        converted = _boosters().convert_xgboost(
+            model, initial_types=_float_input(n_features, ml=True)
+        )
     elif isinstance(model, lightgbm.Booster):
         converted = _boosters().convert_lightgbm(
             model, initial_types=_float_input(n_features, ml=True), zipmap=False
@@ -33,7 +40,9 @@ def model_to_onnx(model: Any, n_features: int) -> onnx.ModelProto:
         options = {id(model): {"zipmap": False}} if is_classifier(model) else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # converter deprecation chatter is not actionable
-            converted = to_onnx(model, initial_types=_float_input(n_features, ml=False), options=options)
+            converted = to_onnx(
+                model, initial_types=_float_input(n_features, ml=False), options=options
+            )
     model_proto: onnx.ModelProto = converted
     _free_batch_dimension(model_proto)
     return model_proto
@@ -43,7 +52,7 @@ def _float_input(n_features: int, *, ml: bool) -> list[tuple[str, Any]]:
     if ml:
         from onnxmltools.convert.common.data_types import FloatTensorType
     else:
-        from skl2onnx.common.data_types import FloatTensorType  # type: ignore[no-redef]
+        from skl2onnx.common.data_types import FloatTensorType
     return [("input", FloatTensorType([None, n_features]))]
 
 

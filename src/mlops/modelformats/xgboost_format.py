@@ -106,7 +106,9 @@ def _check_trees(model: dict[str, Any]) -> None:
         if len(left) != n_nodes:
             raise _invalid(f"tree {i} declares {n_nodes} nodes but stores {len(left)}")
         if any(int(t) != 0 for t in tree.get("split_type", [])):
-            raise BadRequest("categorical XGBoost splits are not supported", code="unsupported_format")
+            raise BadRequest(
+                "categorical XGBoost splits are not supported", code="unsupported_format"
+            )
         check_tree(
             f"XGBoost tree {i}",
             left,
