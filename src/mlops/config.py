@@ -114,6 +114,37 @@ class Settings(BaseSettings):
         description="Model served by POST /api/v1/models/predict until an admin sets one with "
         "PUT /api/v1/settings/default-model.",
     )
+    max_predict_rows: int = Field(
+        10_000, ge=1, le=1_000_000, description="Most rows in one prediction request (413 beyond)."
+    )
+    max_predict_body_bytes: int = Field(
+        16 * 1024**2, ge=1024, le=1024**3, description="Largest prediction request body."
+    )
+    batching: bool = Field(True, description="Adaptive batching of concurrent predictions.")
+    max_batch_size: int = Field(
+        256, ge=1, le=100_000, description="Most rows the batcher merges into one runtime call."
+    )
+    max_batch_time_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="How long a batch waits for more requests. 0: take what is queued, "
+        "never wait (batches still form under load).",
+    )
+    catalog_poll_seconds: float = Field(
+        2.0,
+        ge=0.2,
+        le=3600,
+        description="How often model servers re-read the registry (changes also arrive at "
+        "once through Redis pub/sub, or in-process).",
+    )
+    shutdown_delay_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=120,
+        description="After SIGTERM, answer 503 on readiness this long before closing, so load "
+        "balancers stop sending traffic (use ~5 in Kubernetes).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="DEBUG, INFO, WARNING or ERROR."
     )

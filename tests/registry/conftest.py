@@ -46,6 +46,12 @@ def registry_settings(
 
 
 @pytest.fixture
-async def registry(registry_settings: Any) -> AsyncIterator[Platform]:
+async def platform(registry_settings: Any) -> AsyncIterator[Platform]:
+    """Overrides the root ``platform``, so ``admin_token`` logs in to this one."""
     async for running in start_platform(registry_settings()):
         yield running
+
+
+@pytest.fixture
+def registry(platform: Platform) -> Platform:
+    return platform

@@ -55,8 +55,10 @@ def write_model_files(directory: Path) -> dict[str, Path]:
 
     # A skops file that would call os.system when loaded with trust.
     files["skops_untrusted"] = directory / "untrusted.skops"
-    dump(Pipeline([("f", FunctionTransformer(func=os.system)), ("m", logistic)]),
-         files["skops_untrusted"])
+    dump(
+        Pipeline([("f", FunctionTransformer(func=os.system)), ("m", logistic)]),
+        files["skops_untrusted"],
+    )
 
     files["pickle"] = directory / "model.pkl"
     files["pickle"].write_bytes(pickle.dumps(logistic))

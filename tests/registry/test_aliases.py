@@ -70,7 +70,9 @@ async def test_rollback_goes_back_one_release_at_a_time(
     assert all(e["actor"] == "admin" and e["at"] for e in body["events"])
 
 
-async def test_alias_errors(registry: Platform, admin_token: str, model_files: dict[str, Path]) -> None:
+async def test_alias_errors(
+    registry: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
     await _three_versions(registry, admin_token, model_files)
     missing_version = await registry.client.put(
         "/api/v1/models/clf/aliases/production", json={"version": 9}, headers=bearer(admin_token)
@@ -81,7 +83,9 @@ async def test_alias_errors(registry: Platform, admin_token: str, model_files: d
     )
     assert bad_name.status_code == 422
     bad_body = await registry.client.put(
-        "/api/v1/models/clf/aliases/production", json={"version": "one"}, headers=bearer(admin_token)
+        "/api/v1/models/clf/aliases/production",
+        json={"version": "one"},
+        headers=bearer(admin_token),
     )
     assert bad_body.status_code == 422
     no_alias = await registry.client.post(
@@ -98,9 +102,7 @@ async def test_alias_errors(registry: Platform, admin_token: str, model_files: d
 
 
 async def test_default_model(registry: Platform, admin_token: str) -> None:
-    unset = await registry.client.get(
-        "/api/v1/settings/default-model", headers=bearer(admin_token)
-    )
+    unset = await registry.client.get("/api/v1/settings/default-model", headers=bearer(admin_token))
     assert unset.json() == {"name": None, "source": "unset"}
     missing = await registry.client.put(
         "/api/v1/settings/default-model", json={"name": "ghost"}, headers=bearer(admin_token)
@@ -141,9 +143,7 @@ async def test_every_change_is_audited(
     await registry.client.put(
         "/api/v1/settings/default-model", json={"name": "clf"}, headers=bearer(admin_token)
     )
-    await registry.client.post(
-        "/api/v1/api-keys", json={"name": "ci"}, headers=bearer(admin_token)
-    )
+    await registry.client.post("/api/v1/api-keys", json={"name": "ci"}, headers=bearer(admin_token))
     log = await registry.client.get("/api/v1/audit?limit=1000", headers=bearer(admin_token))
     assert log.status_code == 200
     actions = [e["action"] for e in reversed(log.json()["items"])]

@@ -26,13 +26,9 @@ async def test_create_get_and_list(registry: Platform, admin_token: str) -> None
         "/api/v1/models?prefix=churn", headers=bearer(admin_token)
     )
     assert by_prefix.json()["total"] == 2
-    by_tag = await registry.client.get(
-        "/api/v1/models?tag=team:risk", headers=bearer(admin_token)
-    )
+    by_tag = await registry.client.get("/api/v1/models?tag=team:risk", headers=bearer(admin_token))
     assert [m["name"] for m in by_tag.json()["items"]] == ["churn-v2", "fraud"]
-    page = await registry.client.get(
-        "/api/v1/models?limit=1&offset=1", headers=bearer(admin_token)
-    )
+    page = await registry.client.get("/api/v1/models?limit=1&offset=1", headers=bearer(admin_token))
     assert [m["name"] for m in page.json()["items"]] == ["churn-v2"]
     assert page.json()["total"] == 3
 
@@ -76,7 +72,9 @@ async def test_update_and_archive(
         "/api/v1/models/m1?force=true", headers=bearer(admin_token)
     )
     assert forced.status_code == 204
-    assert (await registry.client.get("/api/v1/models/m1", headers=bearer(admin_token))).status_code == 404
+    assert (
+        await registry.client.get("/api/v1/models/m1", headers=bearer(admin_token))
+    ).status_code == 404
     archived = await registry.client.get(
         "/api/v1/models?include_archived=true", headers=bearer(admin_token)
     )
@@ -90,7 +88,9 @@ async def test_viewer_reads_but_cannot_change(
     await upload(registry, admin_token, "shared", model_files["skops"])
     viewer = await registry.login("vic", await registry.create_user(admin_token, "vic", "viewer"))
     editor = await registry.login("eve", await registry.create_user(admin_token, "eve", "editor"))
-    assert (await registry.client.get("/api/v1/models/shared", headers=bearer(viewer))).status_code == 200
+    assert (
+        await registry.client.get("/api/v1/models/shared", headers=bearer(viewer))
+    ).status_code == 200
     writes = [
         ("POST", "/api/v1/models", {"name": "new"}),
         ("PATCH", "/api/v1/models/shared", {"description": "x"}),

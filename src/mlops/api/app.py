@@ -1,9 +1,16 @@
-"""``create_app(settings)``: the API server as one ASGI app."""
+"""``create_app(settings)``: the platform's processes as one ASGI app.
+
+``components`` picks what the process serves: ``api`` (control plane: auth,
+registry, deployments, audit), ``serving`` (inference: REST predict and the Open
+Inference Protocol), or both (``mlops up``). Paths are the same in every shape,
+so a gateway only routes by path.
+"""
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,20 +25,58 @@ from mlops.auth.router import router as auth_router
 from mlops.config import Settings
 from mlops.context import PlatformContext, create_context
 from mlops.db.schema import schema_status
+from mlops.deployments.catalog import DatabaseCatalog
+from mlops.deployments.router import router as deployments_router
 from mlops.errors import ConfigError
 from mlops.observability.metrics import HttpMetrics, PoolCollector
 from mlops.registry.router import router as registry_router
+from mlops.serving.engine import ServingEngine
+from mlops.serving.manager import BatchingConfig
+from mlops.serving.rest import router as predict_router
+from mlops.serving.v2 import router as v2_router
 
-DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB for JSON bodies; uploads get their own limit
+DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB for JSON bodies; uploads and predictions have their own
 UPLOAD_PATH = re.compile(r"^/api/v1/models/[^/]+/versions/?$")
+PREDICT_PATH = re.compile(r"^(/api/v1/models/([^/]+/)?predict|/v2/models/.+/infer)$")
+ALL_COMPONENTS = frozenset({"api", "serving"})
+GC_THRESHOLDS = (10_000, 20, 20)
 
 
-def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
-    """Build the API app. The context (engine, caches) is created when it starts."""
+def _serving_engine(
+    settings: Settings, ctx: PlatformContext, registry: CollectorRegistry
+) -> ServingEngine:
+    return ServingEngine(
+        catalog=DatabaseCatalog(sessions=ctx.sessions, kv=ctx.kv, settings=settings),
+        store=ctx.store,
+        kv=ctx.kv,
+        registry=registry,
+        cache_dir=settings.data_dir / "model-cache",
+        batching=BatchingConfig(
+            enabled=settings.batching,
+            max_batch_size=settings.max_batch_size,
+            max_batch_time=settings.max_batch_time_ms / 1000,
+        ),
+        max_rows=settings.max_predict_rows,
+        poll_seconds=settings.catalog_poll_seconds,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    components: Collection[str] = ALL_COMPONENTS,
+    check_schema: bool = True,
+) -> FastAPI:
+    """Build the app. The context (engine, caches, loaded models) is created at start."""
+    unknown = set(components) - ALL_COMPONENTS
+    if unknown or not components:
+        raise ValueError(f"components must be among {sorted(ALL_COMPONENTS)}")
+    serving = "serving" in components
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = create_context(settings)
+        engine = None
         try:
             if check_schema:
                 ok, detail = await schema_status(ctx.engine)
@@ -39,9 +84,22 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
                     raise ConfigError(detail)
             app.state.ctx = ctx
             registry.register(PoolCollector(ctx.engine))
+            if serving:
+                engine = _serving_engine(settings, ctx, registry)
+                app.state.dataplane = engine.dataplane
+                await engine.start()
+                app.state.serving_ready = True
+            # Everything loaded so far lives as long as the process: keep it out of the
+            # cyclic collector, whose full passes otherwise pause every request for
+            # tens of milliseconds, and collect young objects less often.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
             yield
         finally:
             app.state.shutting_down = True
+            if engine is not None:
+                await engine.stop()
             await ctx.close()
 
     registry = CollectorRegistry()
@@ -55,16 +113,27 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> FastAPI:
     app.state.registry = registry
     app.state.http_metrics = HttpMetrics(registry)
     app.state.shutting_down = False
+    app.state.serving_ready = False
+    app.state.serves_models = serving
     install_error_handlers(app)
     app.include_router(health_router)
-    app.include_router(auth_router)
-    app.include_router(registry_router)
-    app.include_router(audit_router)
+    if serving:
+        # Before the registry's routes: /api/v1/models/predict is not a model name.
+        app.include_router(predict_router)
+        app.include_router(v2_router)
+    if "api" in components:
+        app.include_router(auth_router)
+        app.include_router(registry_router)
+        app.include_router(deployments_router)
+        app.include_router(audit_router)
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=DEFAULT_BODY_LIMIT,
-        # Uploads: the file limit plus room for the form's other parts.
-        limits={UPLOAD_PATH: settings.max_upload_bytes + (1 << 20)},
+        limits={
+            # Uploads: the file limit plus room for the form's other parts.
+            UPLOAD_PATH: settings.max_upload_bytes + (1 << 20),
+            PREDICT_PATH: settings.max_predict_body_bytes,
+        },
     )
     app.add_middleware(
         ObservabilityMiddleware,

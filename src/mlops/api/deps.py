@@ -15,7 +15,9 @@ from mlops.db.session import commit
 from mlops.errors import Forbidden, Unauthorized
 
 
-def get_context(request: Request) -> PlatformContext:
+async def get_context(request: Request) -> PlatformContext:
+    # async: FastAPI runs plain ``def`` dependencies on a worker thread, which costs
+    # more than this lookup.
     ctx: PlatformContext = request.app.state.ctx
     return ctx
 

@@ -79,9 +79,11 @@ async def _guarded(name: str, check: object) -> Check:
 async def ready(ctx: ContextDep, request: Request) -> JSONResponse:
     """Readiness: database reachable, schema current, Redis (when configured) and the
     artifact store reachable."""
-    if getattr(request.app.state, "shutting_down", False):
+    serving_down = request.app.state.serves_models and not request.app.state.serving_ready
+    if request.app.state.shutting_down or serving_down:
+        detail = "shutting down" if request.app.state.shutting_down else "loading models"
         body = Readiness(
-            status="unavailable", checks={"process": Check(status="error", detail="shutting down")}
+            status="unavailable", checks={"process": Check(status="error", detail=detail)}
         )
         return JSONResponse(body.model_dump(), status_code=503)
     database = await _guarded("database", _check_database(ctx))

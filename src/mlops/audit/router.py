@@ -22,9 +22,7 @@ async def audit_log(
     target: Annotated[
         str | None, Query(max_length=255, description="Prefix, e.g. 'model:demo'.")
     ] = None,
-    action: Annotated[
-        str | None, Query(max_length=64, description="e.g. 'alias.moved'.")
-    ] = None,
+    action: Annotated[str | None, Query(max_length=64, description="e.g. 'alias.moved'.")] = None,
     since: Annotated[AwareDatetime | None, Query(description="ISO 8601 with time zone.")] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.audit.models import AuditEvent
@@ -61,7 +60,5 @@ async def list_events(
     if until:
         query = query.where(AuditEvent.at < until)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
-    )
+    rows = await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
     return list(rows), int(total or 0)

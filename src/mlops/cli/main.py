@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mlops import __version__
-from mlops.cli import db, login, serve, users
+from mlops.cli import db, login, models, serve, users
 
 app = typer.Typer(
     name="mlops",
@@ -15,8 +15,10 @@ app = typer.Typer(
 )
 app.command()(serve.up)
 app.command()(serve.api)
+app.command("model-server")(serve.model_server)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
+app.add_typer(models.app, name="models")
 app.command()(login.login)
 app.command()(login.logout)
 app.command()(login.whoami)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
-from mlops.api.app import create_app
+from mlops.api.app import ALL_COMPONENTS, create_app
 from mlops.bootstrap import AdminCreated, check_startup_settings, ensure_first_admin
 from mlops.cli.common import ConfigOption, console, fail, run, settings_from
 from mlops.config import Settings
@@ -23,9 +26,7 @@ HostOption = Annotated[
 ]
 
 
-async def _prepare(
-    settings: Settings, *, migrate: bool, demo: bool = False
-) -> AdminCreated | None:
+async def _prepare(settings: Settings, *, migrate: bool, demo: bool = False) -> AdminCreated | None:
     if migrate:
         await asyncio.to_thread(upgrade_database, settings)
     ctx = create_context(settings)
@@ -45,9 +46,30 @@ async def _prepare(
         await ctx.close()
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
-    app = create_app(settings)
-    uvicorn.run(
+class GracefulServer(uvicorn.Server):
+    """On SIGTERM, readiness turns 503 at once; after ``delay`` seconds (time for load
+    balancers to notice) uvicorn stops accepting and lets in-flight requests finish."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, delay: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._delay = delay
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._app.state.shutting_down = True
+        if self._delay > 0 and not self._draining:
+            self._draining = True
+            threading.Timer(self._delay, super().handle_exit, (sig, frame)).start()
+            return
+        super().handle_exit(sig, frame)
+
+
+def _serve(
+    settings: Settings, host: str, port: int, components: frozenset[str] = ALL_COMPONENTS
+) -> None:
+    app = create_app(settings, components=components)
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -57,6 +79,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         server_header=False,
         timeout_graceful_shutdown=30,
     )
+    GracefulServer(config, app, settings.shutdown_delay_seconds).run()
 
 
 def _announce(settings: Settings, host: str, port: int, admin: AdminCreated | None) -> None:
@@ -116,4 +139,32 @@ def api(
         fail(str(exc), 2)
     admin = run(_prepare(settings, migrate=False))
     _announce(settings, host, port, admin)
-    _serve(settings, host, port)
+    _serve(settings, host, port, frozenset({"api"}))
+
+
+def model_server(
+    config: ConfigOption = None,
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+) -> None:
+    """Run the model server alone (for Kubernetes): REST predict and the Open Inference
+    Protocol, on the same paths as in `mlops up`. Refuses to start on an old schema."""
+    settings = settings_from(config)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        check_startup_settings(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    run(_check_schema(settings))
+    console.print(f"[bold green]Model server[/] at http://{host}:{port} ({settings.environment})")
+    _serve(settings, host, port, frozenset({"serving"}))
+
+
+async def _check_schema(settings: Settings) -> None:
+    ctx = create_context(settings)
+    try:
+        ok, detail = await schema_status(ctx.engine)
+        if not ok:
+            raise ConfigError(detail)
+    finally:
+        await ctx.close()

@@ -3,6 +3,7 @@
 from mlops.audit.models import AuditEvent
 from mlops.auth.models import ApiKey, RevokedToken, User
 from mlops.db.base import Base
+from mlops.deployments.models import Deployment
 from mlops.registry.models import (
     AliasEvent,
     ModelAlias,
@@ -16,6 +17,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Deployment",
     "ModelAlias",
     "ModelVersion",
     "PlatformSetting",

@@ -41,8 +41,10 @@ class KeyValueStore(abc.ABC):
     async def publish(self, channel: str, message: str) -> None: ...
 
     @abc.abstractmethod
-    def subscribe(self, channel: str) -> AsyncIterator[str]:
-        """Messages published on ``channel`` after the subscription started."""
+    def subscribe(self, channel: str) -> AsyncIterator[str | None]:
+        """Messages published on ``channel`` after the subscription started, and ``None``
+        a few times a second while it is quiet, so a subscriber can stop without being
+        cancelled mid-read."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

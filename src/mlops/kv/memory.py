@@ -11,6 +11,7 @@ from cachetools import TLRUCache
 from mlops.kv.base import KeyValueStore
 
 _NEVER = float("inf")
+IDLE_TICK_SECONDS = 0.25
 
 
 class MemoryKeyValueStore(KeyValueStore):
@@ -67,12 +68,15 @@ class MemoryKeyValueStore(KeyValueStore):
         for queue in self._channels.get(channel, ()):
             queue.put_nowait(message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+    async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._channels.setdefault(channel, set()).add(queue)
         try:
             while True:
-                yield await queue.get()
+                try:
+                    yield await asyncio.wait_for(queue.get(), IDLE_TICK_SECONDS)
+                except TimeoutError:
+                    yield None
         finally:
             self._channels[channel].discard(queue)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from redis.asyncio import Redis
@@ -21,6 +23,7 @@ class RedisKeyValueStore(KeyValueStore):
             health_check_interval=30,
         )
         self._ns = namespace
+        self._url = url
 
     def _k(self, key: str) -> str:
         return self._ns + key
@@ -58,16 +61,28 @@ class RedisKeyValueStore(KeyValueStore):
     async def publish(self, channel: str, message: str) -> None:
         await self._redis.publish(self._k(channel), message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[str]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self._k(channel))
+    async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
+        # Its own connection without a read timeout: a quiet channel is not an error.
+        client: Redis = Redis.from_url(
+            self._url, decode_responses=True, socket_connect_timeout=2, health_check_interval=15
+        )
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            async for message in pubsub.listen():
-                if message["type"] == "message":
+            await pubsub.subscribe(self._k(channel))
+            while True:
+                # Short reads, so cancellation never waits on a quiet socket.
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.25)
+                if message is not None and message["type"] == "message":
                     yield str(message["data"])
+                else:
+                    yield None
         finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            # Closing a connection that was cancelled mid-read can wait forever in
+            # redis-py; bound it, the connection is discarded anyway.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pubsub.aclose(), 2)  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.aclose(), 2)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -51,7 +51,10 @@ async def _move(
     if current is None:
         session.add(
             ModelAlias(
-                model_id=model.id, name=alias, version_id=target.id, updated_by=actor,
+                model_id=model.id,
+                name=alias,
+                version_id=target.id,
+                updated_by=actor,
                 updated_at=now,
             )
         )
@@ -61,8 +64,13 @@ async def _move(
         current[0].updated_at = now
     session.add(
         AliasEvent(
-            model_id=model.id, alias=alias, action=action, from_version=previous,
-            to_version=version, actor=actor, at=now,
+            model_id=model.id,
+            alias=alias,
+            action=action,
+            from_version=previous,
+            to_version=version,
+            actor=actor,
+            at=now,
         )
     )
     await session.flush()
@@ -89,7 +97,12 @@ async def set_alias(
 ) -> int | None:
     """Point ``alias`` at ``version``; returns the version it pointed at before."""
     return await _move(
-        session=session, kv=kv, actor=actor, model=model, alias=alias, version=version,
+        session=session,
+        kv=kv,
+        actor=actor,
+        model=model,
+        alias=alias,
+        version=version,
         action="set",
     )
 
@@ -103,8 +116,12 @@ async def delete_alias(
     await session.delete(current[0])
     session.add(
         AliasEvent(
-            model_id=model.id, alias=alias, action="delete", from_version=current[1],
-            to_version=None, actor=actor,
+            model_id=model.id,
+            alias=alias,
+            action="delete",
+            from_version=current[1],
+            to_version=None,
+            actor=actor,
         )
     )
     await session.flush()
@@ -159,7 +176,12 @@ async def rollback_alias(
         )
     target = stack[-2]
     await _move(
-        session=session, kv=kv, actor=actor, model=model, alias=alias, version=target,
+        session=session,
+        kv=kv,
+        actor=actor,
+        model=model,
+        alias=alias,
+        version=target,
         action="rollback",
     )
     return current[1], target

@@ -14,9 +14,7 @@ from mlops.registry.service import require_model
 DEFAULT_MODEL_KEY = "default_model"
 
 
-async def get_default_model(
-    *, session: AsyncSession, settings: Settings
-) -> tuple[str | None, str]:
+async def get_default_model(*, session: AsyncSession, settings: Settings) -> tuple[str | None, str]:
     """(name, source): set through the API wins over ``MLOPS_DEFAULT_MODEL``."""
     row = await session.get(PlatformSetting, DEFAULT_MODEL_KEY)
     if row is not None:

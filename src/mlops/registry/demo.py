@@ -38,6 +38,7 @@ async def register_demo_model(ctx: PlatformContext) -> bool:
             description="Demo: logistic regression on 5 synthetic features (f0..f4).",
             tags={"demo": "true"},
         )
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=ctx.settings.data_dir) as tmp:
         path = await asyncio.to_thread(build_demo_model, Path(tmp))
         model, version = await versions.register_version(
@@ -54,7 +55,11 @@ async def register_demo_model(ctx: PlatformContext) -> bool:
         )
     async with transaction(ctx.sessions) as session:
         await aliases.set_alias(
-            session=session, kv=ctx.kv, actor=ACTOR, model=model, alias="production",
+            session=session,
+            kv=ctx.kv,
+            actor=ACTOR,
+            model=model,
+            alias="production",
             version=version.version,
         )
         name, _ = await defaults.get_default_model(session=session, settings=ctx.settings)

@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.db.session import after_commit
 from mlops.kv import KeyValueStore
-
-CHANNEL = "registry-events"
+from mlops.kv.channels import REGISTRY_EVENTS
 
 
 def notify_after_commit(session: AsyncSession, kv: KeyValueStore, model: str, kind: str) -> None:
     message = json.dumps({"model": model, "kind": kind})
-    after_commit(session, lambda: kv.publish(CHANNEL, message))
+    after_commit(session, lambda: kv.publish(REGISTRY_EVENTS, message))

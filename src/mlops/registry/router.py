@@ -54,7 +54,9 @@ class AliasMoved(BaseModel):
 
 
 @router.post("/models", response_model=ModelRead, status_code=status.HTTP_201_CREATED)
-async def create_model(body: ModelCreate, editor: EditorPrincipal, session: SessionDep) -> ModelRead:
+async def create_model(
+    body: ModelCreate, editor: EditorPrincipal, session: SessionDep
+) -> ModelRead:
     model = await service.create_model(
         session=session,
         actor=editor.username,
@@ -70,9 +72,7 @@ async def list_models(
     _: CurrentPrincipal,
     session: SessionDep,
     prefix: Annotated[str | None, Query(max_length=63, description="Name prefix.")] = None,
-    tag: Annotated[
-        str | None, Query(max_length=330, description="'key' or 'key:value'.")
-    ] = None,
+    tag: Annotated[str | None, Query(max_length=330, description="'key' or 'key:value'.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     include_archived: bool = False,
@@ -288,7 +288,11 @@ async def set_alias(
     """Point an alias at a version: how a version is released (or rolled back)."""
     model = await service.require_model(session=session, name=name)
     previous = await alias_service.set_alias(
-        session=session, kv=ctx.kv, actor=editor.username, model=model, alias=alias,
+        session=session,
+        kv=ctx.kv,
+        actor=editor.username,
+        model=model,
+        alias=alias,
         version=body.version,
     )
     return AliasMoved(model=name, alias=alias, version=body.version, previous_version=previous)
@@ -296,7 +300,10 @@ async def set_alias(
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_alias(
-    name: ModelName, alias: AliasName, editor: EditorPrincipal, session: SessionDep,
+    name: ModelName,
+    alias: AliasName,
+    editor: EditorPrincipal,
+    session: SessionDep,
     ctx: ContextDep,
 ) -> Response:
     model = await service.require_model(session=session, name=name)
@@ -320,8 +327,11 @@ async def alias_history(
         current_version=current[1] if current else None,
         events=[
             AliasEventRead(
-                action=e.action, from_version=e.from_version, to_version=e.to_version,
-                actor=e.actor, at=e.at,
+                action=e.action,
+                from_version=e.from_version,
+                to_version=e.to_version,
+                actor=e.actor,
+                at=e.at,
             )
             for e in events
         ],
@@ -330,7 +340,10 @@ async def alias_history(
 
 @router.post("/models/{name}/aliases/{alias}/rollback", response_model=AliasMoved)
 async def rollback_alias(
-    name: ModelName, alias: AliasName, editor: EditorPrincipal, session: SessionDep,
+    name: ModelName,
+    alias: AliasName,
+    editor: EditorPrincipal,
+    session: SessionDep,
     ctx: ContextDep,
 ) -> AliasMoved:
     """Move the alias back to the version it pointed at before its last move."""

@@ -83,9 +83,7 @@ async def list_models(
         tag_value = RegisteredModel.tags[key].as_string()
         query = query.where(tag_value == value if sep else tag_value.is_not(None))
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(RegisteredModel.name).limit(limit).offset(offset)
-    )
+    rows = await session.scalars(query.order_by(RegisteredModel.name).limit(limit).offset(offset))
     return list(rows), int(total or 0)
 
 

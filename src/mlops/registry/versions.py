@@ -67,7 +67,9 @@ async def register_version(
                 .returning(RegisteredModel.last_version)
             )
             if number is None:
-                raise Conflict(f"model {model_name!r} was archived meanwhile", code="model_archived")
+                raise Conflict(
+                    f"model {model_name!r} was archived meanwhile", code="model_archived"
+                )
             version = ModelVersion(
                 model_id=model_id,
                 version=number,
@@ -113,9 +115,7 @@ async def require_version(
         )
     )
     if row is None:
-        raise NotFound(
-            f"model {model.name!r} has no version {version}", code="version_not_found"
-        )
+        raise NotFound(f"model {model.name!r} has no version {version}", code="version_not_found")
     return row
 
 

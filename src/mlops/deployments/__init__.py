@@ -1,0 +1,1 @@
+"""Deployment policies: which versions of a model take traffic, and how."""

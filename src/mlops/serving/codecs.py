@@ -1,0 +1,124 @@
+"""Open Inference Protocol tensors: JSON ``data`` and the binary tensor data extension.
+
+Binary extension: the body starts with a JSON header of
+``Inference-Header-Content-Length`` bytes; each tensor whose parameters carry
+``binary_data_size`` follows, in order, as raw little-endian values (BYTES
+elements are each prefixed with a 4-byte little-endian length).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+
+from mlops.errors import BadRequest, Invalid
+
+DATATYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
+
+
+def datatype_of(array: np.ndarray) -> str:
+    if array.dtype.kind in "OUS":
+        return "BYTES"
+    for name, dtype in DATATYPES.items():
+        if array.dtype == dtype:
+            return name
+    raise ValueError(f"no V2 datatype for {array.dtype}")
+
+
+def _shape(raw: Any) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not all(isinstance(d, int) and d >= 0 for d in raw):
+        raise Invalid("'shape' must be a list of non-negative integers", code="invalid_input")
+    if len(raw) > 8:
+        raise Invalid("tensors have at most 8 dimensions", code="invalid_input")
+    return tuple(raw)
+
+
+def decode_input(tensor: Any, binary: memoryview | None) -> np.ndarray:
+    """One request input as an array (numeric datatypes only: models take numbers)."""
+    if not isinstance(tensor, dict):
+        raise Invalid("each input must be an object", code="invalid_input")
+    name = tensor.get("name", "?")
+    datatype = tensor.get("datatype")
+    if datatype not in DATATYPES:
+        raise Invalid(
+            f"input {name!r}: datatype {datatype!r} is not a numeric V2 datatype "
+            f"({', '.join(DATATYPES)})",
+            code="invalid_input",
+        )
+    shape = _shape(tensor.get("shape"))
+    dtype = DATATYPES[datatype]
+    count = int(np.prod(shape)) if shape else 1
+    if binary is not None:
+        if len(binary) != count * dtype.itemsize:
+            raise Invalid(
+                f"input {name!r}: {len(binary)} bytes do not hold shape {list(shape)} "
+                f"of {datatype}",
+                code="invalid_input",
+            )
+        return np.frombuffer(binary, dtype=dtype).reshape(shape)
+    data = tensor.get("data")
+    if data is None:
+        raise Invalid(f"input {name!r} has neither 'data' nor binary data", code="invalid_input")
+    try:
+        array = np.asarray(data, dtype=dtype)
+    except (ValueError, TypeError):
+        raise Invalid(
+            f"input {name!r}: 'data' is not all {datatype}", code="invalid_input"
+        ) from None
+    if array.size != count:
+        raise Invalid(
+            f"input {name!r}: {array.size} values do not fill shape {list(shape)}",
+            code="invalid_input",
+        )
+    return array.reshape(shape)
+
+
+def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, memoryview | None]:
+    if header_length is None:
+        return body, None
+    try:
+        length = int(header_length)
+    except ValueError:
+        raise BadRequest("Inference-Header-Content-Length is not a number") from None
+    if not 0 < length <= len(body):
+        raise BadRequest("Inference-Header-Content-Length is outside the body")
+    return body[:length], memoryview(body)[length:]
+
+
+def take_binary(rest: memoryview | None, offset: int, size: Any) -> tuple[memoryview, int]:
+    if rest is None or not isinstance(size, int) or size < 0 or offset + size > len(rest):
+        raise Invalid("binary_data_size does not match the binary data sent", code="invalid_input")
+    return rest[offset : offset + size], offset + size
+
+
+def encode_output(array: np.ndarray) -> bytes:
+    if array.dtype.kind in "OUS":
+        parts = []
+        for item in array.reshape(-1).tolist():
+            data = item if isinstance(item, bytes) else str(item).encode()
+            parts.append(struct.pack("<I", len(data)) + data)
+        return b"".join(parts)
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+
+
+def json_data(array: np.ndarray) -> list[Any]:
+    flat = array.reshape(-1)
+    if flat.dtype.kind in "OUS":
+        return [str(v) for v in flat.tolist()]
+    values: list[Any] = flat.tolist()
+    return values

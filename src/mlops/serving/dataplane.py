@@ -1,0 +1,212 @@
+"""The data plane: one request in, one prediction out, whatever the protocol.
+
+REST (``/api/v1/models/.../predict``) and the Open Inference Protocol (``/v2``)
+both call ``DataPlane.predict``: route to a version (explicit, alias, or the
+deployment policy with its canary), run it through the version's batcher, mirror
+it to a shadow version off the response path, and feed the canary's guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlops.errors import Conflict, Invalid, PlatformError
+from mlops.modelformats import Prediction
+from mlops.serving.catalog import Catalog
+from mlops.serving.manager import LoadedVersion, ModelManager, Route
+from mlops.serving.metrics import ServingMetrics
+from mlops.serving.validation import check_array, rows_to_array
+
+log = logging.getLogger("mlops.serving")
+GUARD_CHECK_EVERY = 16
+
+
+@dataclass(frozen=True, slots=True)
+class PredictResult:
+    model: str
+    version: int
+    prediction: Prediction
+    loaded: LoadedVersion
+
+
+class InferenceFailed(PlatformError):
+    status_code = 500
+    code = "inference_failed"
+
+
+def in_canary(percent: float, routing_key: str | None) -> bool:
+    """Whether this request goes to the canary: sticky per routing key, else random."""
+    if routing_key:
+        digest = hashlib.blake2b(routing_key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % 10_000 < percent * 100
+    return random.random() * 100 < percent
+
+
+class DataPlane:
+    def __init__(
+        self,
+        *,
+        manager: ModelManager,
+        catalog: Catalog,
+        metrics: ServingMetrics,
+        max_rows: int,
+    ) -> None:
+        self.manager = manager
+        self.catalog = catalog
+        self.metrics = metrics
+        self.max_rows = max_rows
+        self._background: set[asyncio.Task[None]] = set()
+
+    def default_model(self) -> str:
+        name = self.manager.snapshot.default_model
+        if name is None:
+            raise Conflict(
+                "no default model is set: name a model in the path "
+                "(POST /api/v1/models/{name}/predict), or set MLOPS_DEFAULT_MODEL or "
+                "PUT /api/v1/settings/default-model",
+                code="no_default_model",
+            )
+        return name
+
+    async def select(
+        self, name: str, *, version: int | None, alias: str | None, routing_key: str | None
+    ) -> tuple[LoadedVersion, Route | None, bool]:
+        """(version to run, the policy route when it decided, whether it is the canary)."""
+        if version is not None:
+            return await self.manager.version(name, version), None, False
+        if alias is not None:
+            return await self.manager.alias(name, alias), None, False
+        route = self.manager.route(name)
+        assert route.primary is not None
+        canary = route.canary
+        if canary is not None and route.policy.canary is not None:
+            if in_canary(route.policy.canary.percent, routing_key):
+                return canary, route, True
+        return route.primary, route, False
+
+    async def run(self, loaded: LoadedVersion, x: np.ndarray) -> Prediction:
+        try:
+            return await loaded.runner.predict(x)
+        except PlatformError:
+            raise
+        except Exception as exc:
+            log.exception("inference failed", extra={"model": loaded.spec.model})
+            raise InferenceFailed(
+                f"version {loaded.spec.version} of {loaded.spec.model!r} failed on this input: "
+                f"{type(exc).__name__}"
+            ) from None
+
+    async def predict(
+        self,
+        name: str,
+        data: Any,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
+        routing_key: str | None = None,
+        array: np.ndarray | None = None,
+    ) -> PredictResult:
+        """Validate, route and run. ``array`` is a decoded tensor (V2) instead of rows."""
+        start = time.perf_counter()
+        loaded, route, is_canary = await self.select(
+            name, version=version, alias=alias, routing_key=routing_key
+        )
+        labels = (loaded.spec.model, str(loaded.spec.version))
+        try:
+            convert = rows_to_array if array is None else check_array
+            x = convert(
+                data if array is None else array,
+                loaded.spec.signature,
+                model_format=loaded.spec.format,
+                max_rows=self.max_rows,
+            )
+        except PlatformError:
+            self.metrics.predictions.labels(*labels, "invalid").inc()
+            raise
+        failed = False
+        try:
+            prediction = await self.run(loaded, x)
+        except PlatformError:
+            failed = True
+            self.metrics.predictions.labels(*labels, "error").inc()
+            raise
+        finally:
+            if is_canary and route is not None:
+                self._watch_canary(route, loaded, time.perf_counter() - start, failed)
+        self.metrics.predictions.labels(*labels, "ok").inc()
+        self.metrics.rows.labels(*labels).inc(len(x))
+        if is_canary:
+            self.metrics.canary_requests.labels(*labels).inc()
+        if route is not None and route.shadow is not None:
+            self._spawn(self._shadow(route.shadow, x, prediction))
+        self.metrics.request_latency.labels(*labels).observe(time.perf_counter() - start)
+        return PredictResult(loaded.spec.model, loaded.spec.version, prediction, loaded)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _shadow(self, shadow: LoadedVersion, x: np.ndarray, primary: Prediction) -> None:
+        labels = (shadow.spec.model, str(shadow.spec.version))
+        start = time.perf_counter()
+        try:
+            result = await shadow.runner.predict(x)
+        except Exception:  # a shadow's failure is recorded, never seen by the caller
+            self.metrics.shadow_requests.labels(*labels, "error").inc()
+            return
+        self.metrics.shadow_latency.labels(*labels).observe(time.perf_counter() - start)
+        self.metrics.shadow_requests.labels(*labels, "ok").inc()
+        differ = _disagreements(primary.values, result.values)
+        if differ:
+            self.metrics.shadow_disagreements.labels(*labels).inc(differ)
+
+    def _watch_canary(
+        self, route: Route, canary: LoadedVersion, seconds: float, failed: bool
+    ) -> None:
+        guard = route.guard
+        if guard is None or guard.tripped:
+            return
+        guard.record(seconds, failed)
+        route.canary_count += 1
+        if route.canary_count % GUARD_CHECK_EVERY and not failed:
+            return
+        reason = guard.breach()
+        if reason is None:
+            return
+        guard.tripped = True
+        self.manager.drop_canary(route.model)
+        self.metrics.guard_trips.labels(canary.spec.model, str(canary.spec.version)).inc()
+        self._spawn(
+            self.catalog.report_guard_breach(canary.spec.model, canary.spec.version, reason)
+        )
+
+    async def drain(self) -> None:
+        """Wait for shadow requests and guard reports still running."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _disagreements(a: np.ndarray, b: np.ndarray) -> int:
+    if a.shape != b.shape:
+        return len(a)
+    if a.dtype.kind == "f" or b.dtype.kind == "f":
+        return int(np.count_nonzero(~np.isclose(a, b, rtol=1e-4, atol=1e-6)))
+    return int(np.count_nonzero(a != b))
+
+
+def check_probabilities(loaded: LoadedVersion) -> None:
+    if not loaded.spec.signature.has_probabilities:
+        raise Invalid(
+            f"version {loaded.spec.version} of {loaded.spec.model!r} gives no probabilities "
+            f"({loaded.spec.signature.output_kind})",
+            code="no_probabilities",
+        )

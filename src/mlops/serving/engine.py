@@ -1,0 +1,103 @@
+"""The serving engine of one process: the model manager, the data plane, and the
+follower that keeps them in step with the registry.
+
+Changes arrive on the ``registry-events`` channel (Redis pub/sub across processes,
+in-process in ``mlops up``) and trigger a refresh at once; a poll every
+``MLOPS_CATALOG_POLL_SECONDS`` catches anything a lost message missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from mlops.kv import KeyValueStore
+from mlops.kv.channels import REGISTRY_EVENTS
+from mlops.serving.catalog import Catalog
+from mlops.serving.dataplane import DataPlane
+from mlops.serving.manager import BatchingConfig, ModelManager
+from mlops.serving.metrics import ServingMetrics
+from mlops.storage import ArtifactStore
+
+log = logging.getLogger("mlops.serving")
+
+
+class ServingEngine:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        store: ArtifactStore,
+        kv: KeyValueStore,
+        registry: CollectorRegistry,
+        cache_dir: Path,
+        batching: BatchingConfig,
+        max_rows: int,
+        poll_seconds: float,
+    ) -> None:
+        self.metrics = ServingMetrics(registry)
+        self.manager = ModelManager(
+            catalog=catalog,
+            store=store,
+            cache_dir=cache_dir,
+            metrics=self.metrics,
+            batching=batching,
+        )
+        self.dataplane = DataPlane(
+            manager=self.manager, catalog=catalog, metrics=self.metrics, max_rows=max_rows
+        )
+        self._kv = kv
+        self._poll_seconds = poll_seconds
+        self._changed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Load what the registry says to serve, then follow its changes."""
+        await self.manager.refresh()
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="catalog-follow"),
+            asyncio.create_task(self._listen(), name="catalog-listen"),
+        ]
+
+    async def _follow(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self._poll_seconds)
+            self._changed.clear()
+            try:
+                await self.manager.refresh()
+            except Exception:
+                log.exception("could not refresh the model catalog; serving what is loaded")
+
+    async def _listen(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                async for message in self._kv.subscribe(REGISTRY_EVENTS):
+                    if self._stopping.is_set():
+                        return  # leaves the subscription cleanly, not mid-read
+                    if message is not None:
+                        self._changed.set()
+            except Exception:
+                log.warning("registry events unavailable; polling until they are back")
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        follow, listen = self._tasks or (None, None)
+        if follow is not None:
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
+        if listen is not None:
+            _, pending = await asyncio.wait([listen], timeout=3)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.dataplane.drain()
+        await self.manager.close()

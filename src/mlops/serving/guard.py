@@ -1,0 +1,45 @@
+"""The canary guard: error rate and p95 latency over a sliding time window."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+from mlops.deployments.schemas import Guard
+
+
+class GuardMonitor:
+    """Feed it every canary request; ``breach()`` says which limit, if any, is broken."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+        self._samples: deque[tuple[float, float, bool]] = deque()  # (time, seconds, failed)
+        self.tripped = False
+
+    def record(self, seconds: float, failed: bool) -> None:
+        now = time.monotonic()
+        self._samples.append((now, seconds, failed))
+        horizon = now - self.guard.window_s
+        while self._samples and self._samples[0][0] < horizon:
+            self._samples.popleft()
+
+    def breach(self) -> str | None:
+        count = len(self._samples)
+        if self.tripped or count < self.guard.min_requests:
+            return None
+        failures = sum(1 for _, _, failed in self._samples if failed)
+        error_rate = failures / count
+        if error_rate > self.guard.max_error_rate:
+            return (
+                f"error rate {error_rate:.2%} over the last {count} requests exceeds "
+                f"{self.guard.max_error_rate:.2%}"
+            )
+        p95_ms = float(np.percentile([s for _, s, _ in self._samples], 95)) * 1000
+        if p95_ms > self.guard.max_p95_ms:
+            return (
+                f"p95 latency {p95_ms:.1f} ms over the last {count} requests exceeds "
+                f"{self.guard.max_p95_ms:g} ms"
+            )
+        return None

@@ -1,0 +1,137 @@
+"""``POST /api/v1/models/predict`` and ``POST /api/v1/models/{name}/predict``.
+
+Kept thin and fast: the body is parsed with orjson (no pydantic model per
+request), the caller is authenticated through the same gate as the rest of the
+API, and the answer is serialised straight from numpy arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from mlops.api.deps import bearer_credential
+from mlops.errors import BadRequest, Invalid
+from mlops.registry.schemas import NAME_PATTERN
+from mlops.serving.dataplane import DataPlane, PredictResult, check_probabilities
+
+router = APIRouter(prefix="/api/v1", tags=["inference"])
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": {
+                            "type": "array",
+                            "description": "Rows: lists of numbers in signature order, or "
+                            "objects {feature: value} when the signature names features.",
+                            "items": {},
+                        },
+                        "return_probabilities": {"type": "boolean", "default": False},
+                    },
+                },
+                "example": {"data": [[1, 2, 3, 4, 5]]},
+            }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "Predictions, one per row.",
+            "content": {
+                "application/json": {"example": {"model": "demo", "version": 1, "predictions": [1]}}
+            },
+        }
+    },
+}
+
+
+def _parse(body: bytes) -> tuple[Any, bool]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise Invalid(
+            'expected a JSON object {"data": [[...], ...]} with one row per prediction',
+            code="invalid_input",
+        )
+    unknown = set(payload) - {"data", "return_probabilities"}
+    if unknown:
+        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}", code="invalid_input")
+    probabilities = payload.get("return_probabilities", False)
+    if not isinstance(probabilities, bool):
+        raise Invalid("return_probabilities must be true or false", code="invalid_input")
+    return payload["data"], probabilities
+
+
+def _answer(result: PredictResult, with_probabilities: bool) -> Response:
+    body: dict[str, Any] = {
+        "model": result.model,
+        "version": result.version,
+        "predictions": result.prediction.values,
+    }
+    if with_probabilities:
+        body["probabilities"] = result.prediction.probabilities
+        body["classes"] = result.loaded.spec.signature.classes
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        media_type="application/json",
+        headers={"X-Model-Version": str(result.version)},
+    )
+
+
+async def _predict(
+    request: Request, name: str | None, version: int | None, alias: str | None
+) -> Response:
+    await request.app.state.ctx.gate.authenticate(bearer_credential(request))
+    if version is not None and alias is not None:
+        raise Invalid("give ?version or ?alias, not both", code="invalid_input")
+    plane: DataPlane = request.app.state.dataplane
+    data, with_probabilities = _parse(await request.body())
+    result = await plane.predict(
+        name or plane.default_model(),
+        data,
+        version=version,
+        alias=alias,
+        routing_key=request.headers.get("x-routing-key"),
+    )
+    if with_probabilities:
+        check_probabilities(result.loaded)
+    return _answer(result, with_probabilities)
+
+
+VersionQuery = Annotated[
+    int | None, Query(ge=1, le=2**31 - 1, description="Serve this version exactly.")
+]
+AliasQuery = Annotated[
+    str | None, Query(pattern=NAME_PATTERN, description="Serve the version this alias names.")
+]
+
+
+@router.post("/models/predict", openapi_extra=_BODY_DOC)
+async def predict_default(
+    request: Request, version: VersionQuery = None, alias: AliasQuery = None
+) -> Response:
+    """Predict with the default model (``MLOPS_DEFAULT_MODEL`` or the one an admin set)."""
+    return await _predict(request, None, version, alias)
+
+
+@router.post("/models/{name}/predict", openapi_extra=_BODY_DOC)
+async def predict(
+    request: Request,
+    name: Annotated[str, Path(pattern=NAME_PATTERN)],
+    version: VersionQuery = None,
+    alias: AliasQuery = None,
+) -> Response:
+    """Predict with a model. Without ``?version``/``?alias`` its deployment policy picks
+    the version (the policy's alias, a canary share, a shadow copy). Send the same
+    ``X-Routing-Key`` header to always meet the same version during a canary."""
+    return await _predict(request, name, version, alias)

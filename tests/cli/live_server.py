@@ -1,0 +1,79 @@
+"""A real ``mlops up`` in a subprocess, for tests that talk to it over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+MLOPS = [sys.executable, "-m", "mlops.cli.main"]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    admin_password: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The caller's environment without its MLOPS_* settings, on ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env.update(MLOPS_DATA_DIR=str(data_dir), MLOPS_LOG_JSON="false", **extra)
+    return env
+
+
+@contextmanager
+def running_up(workdir: Path, timeout: float = 90) -> Iterator[LiveServer]:
+    """``mlops up`` on a free port with its data under ``workdir``, as a user starts it
+    (development: the first start creates ``admin`` and registers the ``demo`` model)."""
+    port = free_port()
+    log = workdir / "up.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*MLOPS, "up", "--port", str(port)],
+            env=clean_env(workdir / "data", COLUMNS="200"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"mlops up exited with {process.returncode}: {log.read_text()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mlops up did not answer: {log.read_text()}")
+            time.sleep(0.2)
+        match = re.search(r"created with password (\S+)", log.read_text())
+        if match is None:
+            raise RuntimeError(f"no admin password in the output: {log.read_text()}")
+        yield LiveServer(url, match.group(1))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -1,0 +1,68 @@
+"""Adaptive batching: merged runtime calls give exactly the unbatched answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from mlops.modelformats import Prediction, Runtime, Signature
+from mlops.serving.batching import InferenceRunner
+
+SIGNATURE = Signature(
+    n_features=3,
+    feature_names=None,
+    input_dtype="float64",
+    output_kind="regression",
+    classes=None,
+    has_probabilities=False,
+)
+
+
+class CountingRuntime(Runtime):
+    """A small test runtime: a fixed linear model that counts its calls."""
+
+    name = "counting"
+    signature = SIGNATURE
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def _predict(self, x: np.ndarray) -> Prediction:
+        self.calls.append(len(x))
+        return Prediction(values=x @ np.array([1.0, -2.0, 0.5]), probabilities=None)
+
+
+async def test_batched_equals_unbatched_and_merges_calls() -> None:
+    rng = np.random.default_rng(3)
+    inputs = [rng.normal(size=(int(rng.integers(1, 5)), 3)) for _ in range(200)]
+    batched_runtime = CountingRuntime()
+    batched = InferenceRunner(
+        batched_runtime, batching=True, max_batch_size=64, max_batch_time=0.002
+    )
+    plain = InferenceRunner(CountingRuntime(), batching=False, max_batch_size=64, max_batch_time=0)
+    together = await asyncio.gather(*(batched.predict(x) for x in inputs))
+    alone = [await plain.predict(x) for x in inputs]
+    for a, b in zip(together, alone, strict=True):
+        assert np.array_equal(a.values, b.values)
+    assert len(batched_runtime.calls) < len(inputs) / 4
+    assert max(batched_runtime.calls) <= 64
+    assert sum(batched_runtime.calls) == sum(len(x) for x in inputs)
+    await batched.close()
+    await plain.close()
+
+
+async def test_a_runtime_error_reaches_every_waiter_of_the_batch() -> None:
+    class Failing(CountingRuntime):
+        def _predict(self, x: np.ndarray) -> Prediction:
+            raise ValueError("boom")
+
+    runner = InferenceRunner(Failing(), batching=True, max_batch_size=64, max_batch_time=0.002)
+    results = await asyncio.gather(
+        *(runner.predict(np.ones((1, 3))) for _ in range(10)), return_exceptions=True
+    )
+    assert all(isinstance(r, ValueError) for r in results)
+    # The runner keeps working after a failed batch.
+    runner.runtime = CountingRuntime()
+    assert (await runner.predict(np.ones((2, 3)))).values.tolist() == [-0.5, -0.5]
+    await runner.close()

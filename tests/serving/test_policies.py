@@ -1,0 +1,212 @@
+"""Deployment policies: canary share and stickiness, shadow, the guard, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mlops.modelformats import Prediction
+from tests.conftest import Platform, bearer
+from tests.serving.conftest import dataplane, refresh, release
+
+ROW = {"data": [[0.5, -1, 2, 0, 1]]}
+
+
+async def _policy(platform: Platform, token: str, body: dict[str, object]) -> dict[str, object]:
+    response = await platform.client.put(
+        "/api/v1/models/m/deployment", json=body, headers=bearer(token)
+    )
+    assert response.status_code == 200, response.text
+    await refresh(platform)
+    result: dict[str, object] = response.json()
+    return result
+
+
+async def _versions(platform: Platform, token: str, count: int, **headers: str) -> list[int]:
+    seen = []
+    for i in range(count):
+        extra = {"X-Routing-Key": headers["key"].format(i=i)} if "key" in headers else {}
+        response = await platform.client.post(
+            "/api/v1/models/m/predict", json=ROW, headers={**bearer(token), **extra}
+        )
+        assert response.status_code == 200, response.text
+        seen.append(int(response.headers["X-Model-Version"]))
+    return seen
+
+
+async def test_canary_share_and_sticky_routing_keys(
+    serving: Platform, admin_token: str, model_files: dict[str, Path], backend: str
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"], model_files["skops"]])
+    await _policy(serving, admin_token, {"canary": {"version": 2, "percent": 30}})
+    count = 5000 if backend == "embedded" else 2000
+    versions = await _versions(serving, admin_token, count)
+    share = versions.count(2) / count
+    assert abs(share - 0.30) <= 0.03, share
+    # The same key always meets the same version; different keys spread.
+    for key in ("user-1", "user-2", "user-3"):
+        assert len(set(await _versions(serving, admin_token, 20, key=key))) == 1
+    spread = await _versions(serving, admin_token, 400, key="user-{i}")
+    assert 0.2 < spread.count(2) / 400 < 0.4
+
+
+async def test_shadow_never_changes_answers_even_when_it_fails(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"], model_files["xgboost"]])
+    await _policy(serving, admin_token, {"shadow": {"version": 2}})
+    plane = dataplane(serving)
+    before = await serving.client.post(
+        "/api/v1/models/m/predict", json=ROW, headers=bearer(admin_token)
+    )
+    await plane.drain()
+    shadow = plane.manager.loaded[("m", 2)]
+
+    def broken(x: np.ndarray) -> Prediction:
+        raise RuntimeError("shadow is broken")
+
+    shadow.runtime.predict = broken  # type: ignore[method-assign]
+    for _ in range(5):
+        response = await serving.client.post(
+            "/api/v1/models/m/predict", json=ROW, headers=bearer(admin_token)
+        )
+        assert response.status_code == 200
+        assert response.json() == before.json()
+    await plane.drain()
+    text = (await serving.client.get("/metrics")).text
+    assert 'mlops_shadow_requests_total{model="m",outcome="ok",version="2"} 1.0' in text
+    assert 'mlops_shadow_requests_total{model="m",outcome="error",version="2"} 5.0' in text
+
+
+async def test_guard_takes_a_failing_canary_out_of_traffic(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"], model_files["skops"]])
+    guard = {"max_error_rate": 0.05, "max_p95_ms": 1000, "window_s": 60, "min_requests": 20}
+    await _policy(serving, admin_token, {"canary": {"version": 2, "percent": 50}, "guard": guard})
+    canary = dataplane(serving).manager.loaded[("m", 2)]
+
+    def failing(x: np.ndarray) -> Prediction:
+        raise RuntimeError("canary bug")
+
+    canary.runtime.predict = failing  # type: ignore[method-assign]
+    statuses = []
+    for _ in range(120):
+        response = await serving.client.post(
+            "/api/v1/models/m/predict", json=ROW, headers=bearer(admin_token)
+        )
+        statuses.append(response.status_code)
+    # Some canary requests failed before the guard saw enough of them; then none.
+    assert 500 in statuses[:60]
+    assert set(statuses[-40:]) == {200}
+    await dataplane(serving).drain()
+    await refresh(serving)
+    deployment = (
+        await serving.client.get("/api/v1/models/m/deployment", headers=bearer(admin_token))
+    ).json()
+    assert deployment["policy"]["canary"] is None
+    assert deployment["status"]["canary_rollback"]["version"] == 2
+    assert "error rate" in deployment["status"]["canary_rollback"]["reason"]
+    audit = (
+        await serving.client.get(
+            "/api/v1/audit?action=deployment.canary_rolled_back", headers=bearer(admin_token)
+        )
+    ).json()
+    assert audit["total"] == 1
+
+
+async def test_alias_move_under_steady_traffic_fails_nothing(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    """Nothing but the engine's own follower applies the change (no explicit refresh)."""
+    await release(serving, admin_token, "m", [model_files["onnx"], model_files["xgboost"]])
+    results: list[tuple[float, int, int]] = []
+    stop = asyncio.Event()
+
+    async def traffic() -> None:
+        while not stop.is_set():
+            response = await serving.client.post(
+                "/api/v1/models/m/predict", json=ROW, headers=bearer(admin_token)
+            )
+            results.append(
+                (
+                    time.monotonic(),
+                    response.status_code,
+                    int(response.headers.get("X-Model-Version", 0)),
+                )
+            )
+
+    workers = [asyncio.create_task(traffic()) for _ in range(4)]
+    await asyncio.sleep(0.3)
+    moved_at = time.monotonic()
+    moved = await serving.client.put(
+        "/api/v1/models/m/aliases/production", json={"version": 2}, headers=bearer(admin_token)
+    )
+    assert moved.status_code == 200
+    deadline = moved_at + 5
+    while time.monotonic() < deadline and not any(v == 2 for _, _, v in results[-5:]):
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.gather(*workers)
+    assert all(status == 200 for _, status, _ in results)
+    first_new = min(t for t, _, v in results if v == 2)
+    assert first_new - moved_at < 2.0
+    after = [v for t, _, v in results if t > first_new + 0.1]
+    assert after and set(after) == {2}
+
+
+async def test_a_version_that_fails_to_load_never_takes_traffic(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"], model_files["skops"]])
+    version = (
+        await serving.client.get("/api/v1/models/m/versions/2", headers=bearer(admin_token))
+    ).json()
+    keys = await serving.ctx.store.list_keys("")
+    broken = next(k for k in keys if k.endswith(".skops"))
+    await serving.ctx.store.delete(broken)
+    assert version["format"] == "skops"
+    await serving.client.put(
+        "/api/v1/models/m/aliases/production", json={"version": 2}, headers=bearer(admin_token)
+    )
+    await refresh(serving)
+    response = await serving.client.post(
+        "/api/v1/models/m/predict", json=ROW, headers=bearer(admin_token)
+    )
+    assert response.status_code == 200
+    assert response.headers["X-Model-Version"] == "1"
+    deployment = (
+        await serving.client.get("/api/v1/models/m/deployment", headers=bearer(admin_token))
+    ).json()
+    assert "2" in deployment["status"]["load_failures"]
+    assert (
+        'mlops_model_load_failures_total{model="m",version="2"} 1.0'
+        in (await serving.client.get("/metrics")).text
+    )
+
+
+async def test_policy_validation(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"]])
+    cases = [
+        ({"canary": {"version": 9, "percent": 10}}, 404),
+        ({"canary": {"version": 1, "percent": 0}}, 422),
+        ({"canary": {"version": 1, "percent": 101}}, 422),
+        ({"guard": {"max_error_rate": 0.1}}, 422),
+        ({"strategy": "yolo"}, 422),
+    ]
+    for body, status in cases:
+        response = await serving.client.put(
+            "/api/v1/models/m/deployment", json=body, headers=bearer(admin_token)
+        )
+        assert response.status_code == status, (body, response.text)
+    viewer = await serving.login("vi", await serving.create_user(admin_token, "vi", "viewer"))
+    denied = await serving.client.put(
+        "/api/v1/models/m/deployment", json={}, headers=bearer(viewer)
+    )
+    assert denied.status_code == 403

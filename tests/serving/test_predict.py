@@ -1,0 +1,204 @@
+"""REST predictions: runtimes agree with their libraries; routing; validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm
+import numpy as np
+import onnxruntime
+import pytest
+import skops.io
+import xgboost
+
+from mlops.registry.demo import register_demo_model
+from tests.conftest import Platform, bearer
+from tests.registry.model_files import training_data
+from tests.serving.conftest import refresh, release
+
+ROWS = training_data()[0][:40].astype(np.float64)
+
+
+def library_predictions(kind: str, path: Path) -> np.ndarray:
+    """What each library itself predicts for ROWS (tests trust their own files)."""
+    if kind == "skops":
+        model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+        return np.asarray(model.predict(ROWS))
+    if kind == "onnx":
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.asarray(session.run(None, {"X": ROWS.astype(np.float32)})[0])
+    if kind == "xgboost":
+        booster = xgboost.Booster(model_file=str(path))
+        return (booster.predict(xgboost.DMatrix(ROWS)) > 0.5).astype(int)
+    booster = lightgbm.Booster(model_file=str(path))
+    return (np.asarray(booster.predict(ROWS)) > 0.5).astype(int)
+
+
+@pytest.mark.parametrize("kind", ["skops", "onnx", "xgboost", "lightgbm"])
+async def test_every_runtime_agrees_with_its_library(
+    serving: Platform, admin_token: str, model_files: dict[str, Path], kind: str
+) -> None:
+    await release(serving, admin_token, "m", [model_files[kind]])
+    response = await serving.client.post(
+        "/api/v1/models/m/predict",
+        json={"data": ROWS.tolist(), "return_probabilities": True},
+        headers=bearer(admin_token),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "m"
+    assert body["version"] == 1
+    assert response.headers["X-Model-Version"] == "1"
+    assert np.array_equal(
+        np.asarray(body["predictions"]), library_predictions(kind, model_files[kind])
+    )
+    probabilities = np.asarray(body["probabilities"])
+    assert probabilities.shape == (40, 2)
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+async def test_the_guides_request_works_with_the_demo_model(
+    serving: Platform, admin_token: str
+) -> None:
+    await register_demo_model(serving.ctx)
+    await refresh(serving)
+    response = await serving.client.post(
+        "/api/v1/models/predict", json={"data": [[1, 2, 3, 4, 5]]}, headers=bearer(admin_token)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "demo"
+    assert response.json()["predictions"] in ([0], [1])
+
+
+async def test_any_role_and_api_keys_may_predict_but_not_anonymous(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"]])
+    viewer = await serving.login("vi", await serving.create_user(admin_token, "vi", "viewer"))
+    key = (
+        await serving.client.post(
+            "/api/v1/api-keys", json={"name": "app", "role": "viewer"}, headers=bearer(viewer)
+        )
+    ).json()["key"]
+    for credential in (viewer, key):
+        response = await serving.client.post(
+            "/api/v1/models/m/predict", json={"data": [[0] * 5]}, headers=bearer(credential)
+        )
+        assert response.status_code == 200
+    anonymous = await serving.client.post("/api/v1/models/m/predict", json={"data": [[0] * 5]})
+    assert anonymous.status_code == 401
+
+
+async def test_version_and_alias_query(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"], model_files["skops"]])
+    await serving.client.put(
+        "/api/v1/models/m/aliases/staging", json={"version": 2}, headers=bearer(admin_token)
+    )
+    await refresh(serving)
+    for query, expected in (("", 1), ("?version=2", 2), ("?alias=staging", 2)):
+        response = await serving.client.post(
+            f"/api/v1/models/m/predict{query}",
+            json={"data": [[0] * 5]},
+            headers=bearer(admin_token),
+        )
+        assert response.json()["version"] == expected, query
+    missing = await serving.client.post(
+        "/api/v1/models/m/predict?version=9", json={"data": [[0] * 5]}, headers=bearer(admin_token)
+    )
+    assert missing.status_code == 404
+
+
+INVALID = [
+    ({"data": [[1, 2, 3, 4]]}, 422, "expected 5 features per row (f0..f4), row 0 has 4"),
+    ({"data": [[1, 2, 3, 4, 5], [1, 2, 3, 4]]}, 422, "row 1 has 4"),
+    ({"data": [[1, 2, "x", 4, 5]]}, 422, "row 0, feature 2: 'x' is not a number"),
+    ({"data": [[1, 2, None, 4, 5]]}, 422, "is not a number"),
+    (b'{"data": [[1e999, 2, 3, 4, 5]]}', 400, "not valid JSON"),
+    (b'{"data": [[1, 2, 3, 4, 5]]', 400, "not valid JSON"),
+    ({"data": []}, 422, "non-empty list"),
+    ({"data": "rows"}, 422, "non-empty list"),
+    ({"rows": [[1, 2, 3, 4, 5]]}, 422, '{"data"'),
+    ({"data": [[1, 2, 3, 4, 5]], "extra": 1}, 422, "unknown fields: extra"),
+    ({"data": [{"a": 1}]}, 422, "features have no names"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), INVALID)
+async def test_bad_inputs_say_what_the_model_expects(
+    serving: Platform,
+    admin_token: str,
+    model_files: dict[str, Path],
+    body: object,
+    status: int,
+    message: str,
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"]])
+    response = await serving.client.post(
+        "/api/v1/models/m/predict",
+        headers={**bearer(admin_token), "Content-Type": "application/json"},
+        **({"content": body} if isinstance(body, bytes) else {"json": body}),  # type: ignore[arg-type]
+    )
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]["message"]
+
+
+async def test_limits_and_missing_things(
+    registry_settings: object, model_files: dict[str, Path]
+) -> None:
+    from tests.conftest import start_platform
+
+    settings = registry_settings(max_predict_rows=5, max_predict_body_bytes=4096)  # type: ignore[operator]
+    async for serving in start_platform(settings):
+        token = await serving.login()
+        await release(serving, token, "m", [model_files["onnx"]])
+        rows = await serving.client.post(
+            "/api/v1/models/m/predict", json={"data": [[0] * 5] * 6}, headers=bearer(token)
+        )
+        assert rows.status_code == 413
+        assert "limit of 5" in rows.json()["error"]["message"]
+        big = await serving.client.post(
+            "/api/v1/models/m/predict",
+            json={"data": [[0.123456789] * 5] * 200},
+            headers=bearer(token),
+        )
+        assert big.status_code == 413
+        unknown = await serving.client.post(
+            "/api/v1/models/nope/predict", json={"data": [[0] * 5]}, headers=bearer(token)
+        )
+        assert unknown.status_code == 404
+        await serving.client.post("/api/v1/models", json={"name": "empty"}, headers=bearer(token))
+        await refresh(serving)
+        unreleased = await serving.client.post(
+            "/api/v1/models/empty/predict", json={"data": [[0] * 5]}, headers=bearer(token)
+        )
+        assert unreleased.status_code == 409
+        assert (
+            "PUT /api/v1/models/empty/aliases/production" in unreleased.json()["error"]["message"]
+        )
+        no_default = await serving.client.post(
+            "/api/v1/models/predict", json={"data": [[0] * 5]}, headers=bearer(token)
+        )
+        assert no_default.status_code == 409
+        assert no_default.json()["error"]["code"] == "no_default_model"
+
+
+async def test_metrics_by_model_and_version(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"]])
+    await serving.client.post(
+        "/api/v1/models/m/predict", json={"data": [[0] * 5] * 3}, headers=bearer(admin_token)
+    )
+    await serving.client.post(
+        "/api/v1/models/m/predict", json={"data": [[0] * 4]}, headers=bearer(admin_token)
+    )
+    text = (await serving.client.get("/metrics")).text
+    assert 'mlops_predictions_total{model="m",outcome="ok",version="1"} 1.0' in text
+    assert 'mlops_predictions_total{model="m",outcome="invalid",version="1"} 1.0' in text
+    assert 'mlops_prediction_rows_total{model="m",version="1"} 3.0' in text
+    assert 'mlops_models_loaded{model="m",version="1"} 1.0' in text
+    assert 'mlops_inference_duration_seconds_count{model="m",version="1"} ' in text
+    assert 'mlops_batch_size_rows_bucket{le="4.0",model="m",version="1"}' in text
+    assert 'mlops_prediction_duration_seconds_count{model="m",version="1"} 1.0' in text
