@@ -30,8 +30,8 @@ def library_predictions(kind: str, path: Path) -> np.ndarray:
     if kind == "xgboost":
         booster = xgboost.Booster(model_file=str(path))
         return (booster.predict(xgboost.DMatrix(ROWS)) > 0.5).astype(int)
-    booster = lightgbm.Booster(model_file=str(path))
-    return (np.asarray(booster.predict(ROWS)) > 0.5).astype(int)
+    lgbm = lightgbm.Booster(model_file=str(path))
+    return (np.asarray(lgbm.predict(ROWS)) > 0.5).astype(int)
 
 
 @pytest.mark.parametrize("kind", ["skops", "onnx", "xgboost", "lightgbm"])
@@ -138,7 +138,7 @@ async def test_bad_inputs_say_what_the_model_expects(
     response = await serving.client.post(
         "/api/v1/models/m/predict",
         headers={**bearer(admin_token), "Content-Type": "application/json"},
-        **({"content": body} if isinstance(body, bytes) else {"json": body}),  # type: ignore[arg-type]
+        **({"content": body} if isinstance(body, bytes) else {"json": body}),
     )
     assert response.status_code == status, response.text
     assert message in response.json()["error"]["message"]
