@@ -23,6 +23,7 @@ MLOPS = [sys.executable, "-m", "mlops.cli.main"]
 class LiveServer:
     url: str
     admin_password: str
+    process: subprocess.Popen[bytes]
 
 
 def free_port() -> int:
@@ -40,7 +41,9 @@ def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_up(workdir: Path, timeout: float = 90) -> Iterator[LiveServer]:
+def running_up(
+    workdir: Path, timeout: float = 90, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """``mlops up`` on a free port with its data under ``workdir``, as a user starts it
     (development: the first start creates ``admin`` and registers the ``demo`` model)."""
     port = free_port()
@@ -48,7 +51,7 @@ def running_up(workdir: Path, timeout: float = 90) -> Iterator[LiveServer]:
     with log.open("w") as out:
         process = subprocess.Popen(
             [*MLOPS, "up", "--port", str(port)],
-            env=clean_env(workdir / "data", COLUMNS="200"),
+            env=clean_env(workdir / "data", COLUMNS="200", **(env or {})),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -69,7 +72,7 @@ def running_up(workdir: Path, timeout: float = 90) -> Iterator[LiveServer]:
         match = re.search(r"created with password (\S+)", log.read_text())
         if match is None:
             raise RuntimeError(f"no admin password in the output: {log.read_text()}")
-        yield LiveServer(url, match.group(1))
+        yield LiveServer(url, match.group(1), process)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

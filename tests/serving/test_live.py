@@ -1,0 +1,138 @@
+"""Against a real ``mlops up`` process: stock Open Inference Protocol clients and
+graceful shutdown."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+from tests.cli.live_server import LiveServer, running_up
+
+
+def _token(server: LiveServer) -> str:
+    response = httpx.post(
+        f"{server.url}/api/v1/auth/login",
+        json={"username": "admin", "password": server.admin_password},
+    )
+    token: str = response.json()["access_token"]
+    return token
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    with running_up(tmp_path_factory.mktemp("live")) as server:
+        yield server, _token(server)
+
+
+def test_health_and_metadata(live: tuple[LiveServer, str]) -> None:
+    server, token = live
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready("demo", headers=headers)
+    assert client.is_model_ready("demo", "1", headers=headers)
+    metadata = client.get_model_metadata("demo", headers=headers)
+    # The demo is scikit-learn (float64 features); served through onnxruntime.
+    assert metadata["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 5]}]
+    assert [o["name"] for o in metadata["outputs"]] == ["predictions", "probabilities"]
+    with pytest.raises(triton.InferenceServerException):
+        client.get_model_metadata("demo")  # no credentials
+
+
+@pytest.mark.parametrize(("binary", "datatype"), [(True, "FP64"), (False, "FP64"), (True, "FP32")])
+def test_tritonclient_infer_matches_rest(
+    live: tuple[LiveServer, str], binary: bool, datatype: str
+) -> None:
+    server, token = live
+    headers = {"Authorization": f"Bearer {token}"}
+    dtype = np.float64 if datatype == "FP64" else np.float32
+    rows = np.array([[1, 2, 3, 4, 5], [0, -1, 0.5, 2, -3]], dtype=dtype)
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    tensor = triton.InferInput("input", list(rows.shape), datatype)
+    tensor.set_data_from_numpy(rows, binary_data=binary)
+    outputs = [
+        triton.InferRequestedOutput("predictions", binary_data=binary),
+        triton.InferRequestedOutput("probabilities", binary_data=binary),
+    ]
+    # tritonclient adds its own headers to the dict it is given: pass a copy.
+    result = client.infer("demo", [tensor], outputs=outputs, headers=dict(headers))
+    rest = httpx.post(
+        f"{server.url}/api/v1/models/demo/predict",
+        json={"data": rows.tolist(), "return_probabilities": True},
+        headers=headers,
+    ).json()
+    assert result.as_numpy("predictions").tolist() == rest["predictions"]
+    assert np.allclose(result.as_numpy("probabilities"), rest["probabilities"])
+    # Defaults of the stock client: binary in, binary out, every output.
+    plain = client.infer("demo", [tensor], headers=dict(headers))
+    assert plain.as_numpy("predictions").tolist() == rest["predictions"]
+    assert result.get_response()["model_version"] == "1"
+
+
+def test_v2_errors(live: tuple[LiveServer, str]) -> None:
+    server, token = live
+    headers = {"Authorization": f"Bearer {token}"}
+    wrong_width = httpx.post(
+        f"{server.url}/v2/models/demo/infer",
+        json={
+            "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]
+        },
+        headers=headers,
+    )
+    assert wrong_width.status_code == 422
+    assert "[rows, 5]" in wrong_width.json()["error"]["message"]
+    unknown = httpx.post(
+        f"{server.url}/v2/models/ghost/infer",
+        json={"inputs": [{"name": "input", "shape": [1, 5], "datatype": "FP32", "data": [0] * 5}]},
+        headers=headers,
+    )
+    assert unknown.status_code == 404
+    bad_type = httpx.post(
+        f"{server.url}/v2/models/demo/infer",
+        json={
+            "inputs": [{"name": "input", "shape": [1, 5], "datatype": "BYTES", "data": ["a"] * 5}]
+        },
+        headers=headers,
+    )
+    assert bad_type.status_code == 422
+
+
+def test_sigterm_loses_no_request_in_flight(tmp_path: Path) -> None:
+    with running_up(tmp_path, env={"MLOPS_SHUTDOWN_DELAY_SECONDS": "1"}) as server:
+        token = _token(server)
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"data": [[1, 2, 3, 4, 5]] * 5000}
+        results: list[int] = []
+
+        def call() -> None:
+            with httpx.Client(timeout=60) as client:
+                for _ in range(3):
+                    results.append(
+                        client.post(
+                            f"{server.url}/api/v1/models/predict", json=body, headers=headers
+                        ).status_code
+                    )
+
+        threads = [threading.Thread(target=call) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        ready = httpx.get(f"{server.url}/ready", timeout=5)
+        v2_ready = httpx.get(f"{server.url}/v2/health/ready", timeout=5)
+        for thread in threads:
+            thread.join(timeout=60)
+        assert ready.status_code == 503
+        assert v2_ready.status_code == 503
+        assert results == [200] * 18
+        # uvicorn re-raises SIGTERM once it has shut down cleanly, as a supervisor expects.
+        assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
