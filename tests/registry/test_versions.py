@@ -194,3 +194,13 @@ async def test_concurrent_uploads_get_distinct_consecutive_versions(
     assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
     assert sorted(r.json()["version"] for r in responses) == list(range(1, count + 1))
     assert len(await stored_keys(registry)) == count
+
+
+async def test_version_says_which_runtime_serves_it(
+    registry: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await create_model(registry, admin_token, "clf")
+    for kind in ("skops", "xgboost", "lightgbm", "onnx"):
+        version = (await upload(registry, admin_token, "clf", model_files[kind])).json()
+        # Each of these converts to ONNX with the same answers, so onnxruntime serves it.
+        assert version["runtime"]["serving_runtime"] == "onnxruntime", kind

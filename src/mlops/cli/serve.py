@@ -97,6 +97,10 @@ def _announce(settings: Settings, host: str, port: int, admin: AdminCreated | No
     elif admin:
         console.print(f"  First admin [bold]{admin.username}[/] created from MLOPS_ADMIN_PASSWORD.")
     console.print(
+        f"  Predict:   curl -X POST {url}/api/v1/models/predict -H 'Authorization: Bearer $TOKEN' "
+        "-H 'Content-Type: application/json' -d '{\"data\": [[1,2,3,4,5]]}'"
+    )
+    console.print(
         f"  Log in:    curl -X POST {url}/api/v1/auth/login -H 'Content-Type: application/json' "
         f'-d \'{{"username":"{settings.admin_username}","password":"..."}}\'\n'
         f"  or:        mlops login --url {url}"

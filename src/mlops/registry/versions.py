@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,7 +24,7 @@ from mlops.audit.service import record_event
 from mlops.db.session import run_post_commit
 from mlops.errors import Conflict, NotFound
 from mlops.kv import KeyValueStore
-from mlops.modelformats import ModelInfo, inspect_model
+from mlops.modelformats import ModelInfo, inspect_model, load_runtime
 from mlops.registry.events import notify_after_commit
 from mlops.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from mlops.registry.schemas import Lineage, VersionMetadata, VersionRead
@@ -34,6 +34,17 @@ from mlops.storage import ArtifactStore
 
 READY = "ready"
 ARCHIVED = "archived"
+
+
+def inspect_and_plan(path: Path, filename: str) -> ModelInfo:
+    """Validate the file, and record which runtime will serve it: onnxruntime when the
+    conversion agrees with the library on a sample, else the library itself."""
+    info = inspect_model(path, filename)
+    runtime = load_runtime(path, info)
+    details = {**info.details, "serving_runtime": runtime.name}
+    if runtime.fallback_reason:
+        details["serving_runtime_note"] = runtime.fallback_reason
+    return info.model_copy(update={"details": details})
 
 
 def storage_key(model_id: int, info: ModelInfo, filename: str) -> str:
@@ -54,7 +65,7 @@ async def register_version(
     """Validate, store and record a new version; the upload's temp file is the caller's."""
     async with sessions() as session:
         model_id = (await require_model(session=session, name=model_name)).id
-    info = await asyncio.to_thread(inspect_model, upload.path, upload.filename)
+    info = await asyncio.to_thread(inspect_and_plan, upload.path, upload.filename)
     key = storage_key(model_id, info, upload.filename)
     await store.put_file(key, upload.path)
     committed = False
