@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import jwt
+import pytest
 
 from mlops.auth.tokens import ALGORITHM, ISSUER
 from tests.conftest import SECRET_KEY, Platform, bearer, start_platform
@@ -119,3 +120,24 @@ async def test_logout_is_seen_by_another_process(settings_factory: Any, backend:
             else:
                 # In-process state is per process: the embedded mode runs one process.
                 assert not first.ctx.kv.shared
+
+
+def test_a_cached_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops.auth import tokens
+    from mlops.auth.roles import Role
+    from mlops.errors import Unauthorized
+
+    signer = tokens.TokenSigner(SECRET_KEY, ttl_seconds=60)
+    token = signer.issue(user_id=1, username="admin", role=Role.admin, token_version=1)
+    assert signer.decode(token).username == "admin"  # verified, now cached
+    later = time.time() + 60 + tokens.LEEWAY_SECONDS + 1
+    monkeypatch.setattr("mlops.auth.tokens.time.time", lambda: later)
+
+    def full_check(_: str) -> tokens.TokenClaims:
+        raise Unauthorized("expired")
+
+    # Past its expiry the cached entry is not used: the token goes through full
+    # verification again (which PyJWT fails on its own clock in real life).
+    monkeypatch.setattr(signer, "_verify", full_check)
+    with pytest.raises(Unauthorized):
+        signer.decode(token)

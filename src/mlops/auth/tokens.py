@@ -10,11 +10,13 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
+from cachetools import LRUCache
 
 from mlops.auth.roles import Role
 from mlops.errors import Unauthorized
 
 ALGORITHM = "HS256"
+LEEWAY_SECONDS = 5
 ISSUER = "mlops-platform"
 API_KEY_PREFIX = "mlops_"
 _INVALID_TOKEN = "Invalid or expired token; log in again at POST /api/v1/auth/login."
@@ -31,9 +33,13 @@ class TokenClaims:
 
 
 class TokenSigner:
-    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
+    def __init__(self, secret_key: str, ttl_seconds: int, *, cache_size: int = 10_000) -> None:
         self._key = secret_key
         self.ttl_seconds = ttl_seconds
+        # Tokens already verified, by their exact text: a client sends the same token on
+        # every request, and re-verifying it was ~10% of a request's cost. Expiry is still
+        # checked on every use; revocation is checked by the caller, not cached here.
+        self._verified: LRUCache[str, TokenClaims] = LRUCache(maxsize=cache_size)
 
     def issue(self, *, user_id: int, username: str, role: Role, token_version: int) -> str:
         now = int(time.time())
@@ -52,6 +58,16 @@ class TokenSigner:
 
     def decode(self, token: str) -> TokenClaims:
         """Verify signature, algorithm, issuer and expiry; anything wrong is a 401."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at + LEEWAY_SECONDS > time.time():
+                return cached
+            self._verified.pop(token, None)
+        claims = self._verify(token)
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> TokenClaims:
         try:
             payload = jwt.decode(
                 token,
@@ -59,7 +75,7 @@ class TokenSigner:
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "jti", "iss"]},
-                leeway=5,
+                leeway=LEEWAY_SECONDS,
             )
             return TokenClaims(
                 user_id=int(payload["sub"]),
