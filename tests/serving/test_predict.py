@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightgbm
 import numpy as np
@@ -12,7 +13,7 @@ import skops.io
 import xgboost
 
 from mlops.registry.demo import register_demo_model
-from tests.conftest import Platform, bearer
+from tests.conftest import Platform, bearer, start_platform
 from tests.registry.model_files import training_data
 from tests.serving.conftest import refresh, release
 
@@ -202,3 +203,33 @@ async def test_metrics_by_model_and_version(
     assert 'mlops_inference_duration_seconds_count{model="m",version="1"} ' in text
     assert 'mlops_batch_size_rows_bucket{le="4.0",model="m",version="1"}' in text
     assert 'mlops_prediction_duration_seconds_count{model="m",version="1"} 1.0' in text
+
+
+async def test_fast_path_and_documented_route_answer_alike(
+    registry_settings: Any, model_files: dict[str, Path]
+) -> None:
+    answers = []
+    for fast in (True, False):
+        async for serving in start_platform(registry_settings(predict_fast_path=fast)):
+            token = await serving.login()
+            name = "fast" if fast else "slow"  # one database for both rounds
+            await release(serving, token, name, [model_files["onnx"]])
+            calls = [
+                (f"/api/v1/models/{name}/predict", {"data": ROWS[:3].tolist()}, bearer(token)),
+                (f"/api/v1/models/{name}/predict?version=1", {"data": [[1, 2]]}, bearer(token)),
+                (f"/api/v1/models/{name}/predict", {"data": [[0] * 5]}, {}),
+                (f"/api/v1/models/{name}/predict?alias=Bad!", {"data": [[0] * 5]}, bearer(token)),
+            ]
+            results = []
+            for path, body, headers in calls:
+                response = await serving.client.post(path, json=body, headers=headers)
+                results.append(
+                    (response.status_code, response.json(), response.headers.get("x-model-version"))
+                )
+            answers.append([(status, version) for status, _, version in results])
+            assert results[0][1]["predictions"] == results[0][1]["predictions"]
+            assert "row 0 has 2" in results[1][1]["error"]["message"]
+            metrics = (await serving.client.get("/metrics")).text
+            assert 'route="/api/v1/models/{name}/predict",status="200"' in metrics
+    assert answers[0] == answers[1]
+    assert [status for status, _ in answers[0]] == [200, 422, 401, 422]

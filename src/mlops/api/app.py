@@ -31,6 +31,7 @@ from mlops.errors import ConfigError
 from mlops.observability.metrics import HttpMetrics, PoolCollector
 from mlops.registry.router import router as registry_router
 from mlops.serving.engine import ServingEngine
+from mlops.serving.fastpath import PredictFastPath
 from mlops.serving.manager import BatchingConfig
 from mlops.serving.rest import router as predict_router
 from mlops.serving.v2 import router as v2_router
@@ -126,6 +127,12 @@ def create_app(
         app.include_router(registry_router)
         app.include_router(deployments_router)
         app.include_router(audit_router)
+    if serving and settings.predict_fast_path:
+        app.add_middleware(
+            PredictFastPath,
+            plane=lambda: app.state.dataplane,
+            gate=lambda: app.state.ctx.gate,
+        )
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=DEFAULT_BODY_LIMIT,

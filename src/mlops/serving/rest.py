@@ -72,7 +72,7 @@ def _parse(body: bytes) -> tuple[Any, bool]:
     return payload["data"], probabilities
 
 
-def _answer(result: PredictResult, with_probabilities: bool) -> Response:
+def _answer_bytes(result: PredictResult, with_probabilities: bool) -> bytes:
     body: dict[str, Any] = {
         "model": result.model,
         "version": result.version,
@@ -81,31 +81,49 @@ def _answer(result: PredictResult, with_probabilities: bool) -> Response:
     if with_probabilities:
         body["probabilities"] = result.prediction.probabilities
         body["classes"] = result.loaded.spec.signature.classes
-    return Response(
-        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-        media_type="application/json",
-        headers={"X-Model-Version": str(result.version)},
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+async def run_predict(
+    plane: DataPlane,
+    body: bytes,
+    *,
+    name: str | None,
+    version: int | None,
+    alias: str | None,
+    routing_key: str | None,
+) -> tuple[bytes, int]:
+    """The predict call shared by the fast path and the documented route: (JSON, version)."""
+    if version is not None and alias is not None:
+        raise Invalid("give ?version or ?alias, not both", code="invalid_input")
+    data, with_probabilities = _parse(body)
+    result = await plane.predict(
+        name or plane.default_model(),
+        data,
+        version=version,
+        alias=alias,
+        routing_key=routing_key,
     )
+    if with_probabilities:
+        check_probabilities(result.loaded)
+    return _answer_bytes(result, with_probabilities), result.version
 
 
 async def _predict(
     request: Request, name: str | None, version: int | None, alias: str | None
 ) -> Response:
     await request.app.state.ctx.gate.authenticate(bearer_credential(request))
-    if version is not None and alias is not None:
-        raise Invalid("give ?version or ?alias, not both", code="invalid_input")
-    plane: DataPlane = request.app.state.dataplane
-    data, with_probabilities = _parse(await request.body())
-    result = await plane.predict(
-        name or plane.default_model(),
-        data,
+    content, served = await run_predict(
+        request.app.state.dataplane,
+        await request.body(),
+        name=name,
         version=version,
         alias=alias,
         routing_key=request.headers.get("x-routing-key"),
     )
-    if with_probabilities:
-        check_probabilities(result.loaded)
-    return _answer(result, with_probabilities)
+    return Response(
+        content, media_type="application/json", headers={"X-Model-Version": str(served)}
+    )
 
 
 VersionQuery = Annotated[
