@@ -137,11 +137,12 @@ class Settings(BaseSettings):
         "(same behaviour, about twice the throughput).",
     )
     catalog_poll_seconds: float = Field(
-        2.0,
+        15.0,
         ge=0.2,
         le=3600,
-        description="How often model servers re-read the registry (changes also arrive at "
-        "once through Redis pub/sub, or in-process).",
+        description="How often model servers re-read the registry as a backstop; changes "
+        "arrive at once through Redis pub/sub (in-process in mlops up). Each re-read pauses "
+        "the event loop for tens of milliseconds, so keep it well above a second.",
     )
     shutdown_delay_seconds: float = Field(
         0.0,
