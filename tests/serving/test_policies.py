@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -210,3 +211,35 @@ async def test_policy_validation(
         "/api/v1/models/m/deployment", json={}, headers=bearer(viewer)
     )
     assert denied.status_code == 403
+
+
+async def _check_quiet_polls(platform: Platform) -> None:
+    from mlops.kv.channels import REGISTRY_GENERATION
+
+    manager = dataplane(platform).manager
+    calls = 0
+    original = manager.refresh
+
+    async def counting() -> None:
+        nonlocal calls
+        calls += 1
+        await original()
+
+    manager.refresh = counting  # type: ignore[method-assign]
+    await asyncio.sleep(0.7)  # the first poll may re-read once to learn the generation
+    settled = calls
+    await asyncio.sleep(1.0)
+    assert calls == settled  # nothing moved: no re-read
+    # A change whose message was lost still moved the counter: the poll catches it.
+    await platform.ctx.kv.increment(REGISTRY_GENERATION, ttl=60)
+    await asyncio.sleep(0.6)
+    assert calls == settled + 1
+
+
+async def test_quiet_polls_skip_the_catalog_unless_its_generation_moved(
+    registry_settings: Any,
+) -> None:
+    from tests.conftest import start_platform
+
+    async for platform in start_platform(registry_settings(catalog_poll_seconds=0.2)):
+        await _check_quiet_polls(platform)

@@ -13,9 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.db.session import after_commit
 from mlops.kv import KeyValueStore
-from mlops.kv.channels import REGISTRY_EVENTS
+from mlops.kv.channels import REGISTRY_EVENTS, REGISTRY_GENERATION
+
+GENERATION_TTL_SECONDS = 30 * 24 * 3600.0
 
 
 def notify_after_commit(session: AsyncSession, kv: KeyValueStore, model: str, kind: str) -> None:
     message = json.dumps({"model": model, "kind": kind})
-    after_commit(session, lambda: kv.publish(REGISTRY_EVENTS, message))
+
+    async def notify() -> None:
+        await kv.increment(REGISTRY_GENERATION, ttl=GENERATION_TTL_SECONDS)
+        await kv.publish(REGISTRY_EVENTS, message)
+
+    after_commit(session, notify)

@@ -16,7 +16,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from mlops.kv import KeyValueStore
-from mlops.kv.channels import REGISTRY_EVENTS
+from mlops.kv.channels import REGISTRY_EVENTS, REGISTRY_GENERATION
 from mlops.serving.catalog import Catalog
 from mlops.serving.dataplane import DataPlane
 from mlops.serving.manager import BatchingConfig, ModelManager
@@ -24,6 +24,7 @@ from mlops.serving.metrics import ServingMetrics
 from mlops.storage import ArtifactStore
 
 log = logging.getLogger("mlops.serving")
+FULL_REFRESH_EVERY = 20  # quiet polls between unconditional re-reads
 
 
 class ServingEngine:
@@ -65,12 +66,27 @@ class ServingEngine:
         ]
 
     async def _follow(self) -> None:
+        seen: str | None = None
+        quiet_polls = 0
         while True:
+            notified = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), self._poll_seconds)
+                notified = True
             self._changed.clear()
             try:
+                generation = await self._kv.get(REGISTRY_GENERATION)
+            except Exception:  # cannot tell whether anything moved: re-read
+                generation, notified = None, True
+            try:
+                # A re-read costs tens of milliseconds of event-loop time: on a quiet poll,
+                # skip it unless the generation moved, and do a full one now and then.
+                if not notified and generation == seen and quiet_polls < FULL_REFRESH_EVERY:
+                    quiet_polls += 1
+                    continue
+                quiet_polls = 0
                 await self.manager.refresh()
+                seen = generation
             except Exception:
                 log.exception("could not refresh the model catalog; serving what is loaded")
 
