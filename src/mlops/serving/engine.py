@@ -68,12 +68,14 @@ class ServingEngine:
     async def _follow(self) -> None:
         seen: str | None = None
         quiet_polls = 0
-        while True:
+        while not self._stopping.is_set():
             notified = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), self._poll_seconds)
                 notified = True
             self._changed.clear()
+            if self._stopping.is_set():
+                return
             try:
                 generation = await self._kv.get(REGISTRY_GENERATION)
             except Exception:  # cannot tell whether anything moved: re-read
@@ -103,17 +105,15 @@ class ServingEngine:
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
+        # Ask the tasks to finish rather than cancelling them: a refresh cancelled in the
+        # middle of a database call can leave its connection waiting forever.
         self._stopping.set()
-        follow, listen = self._tasks or (None, None)
-        if follow is not None:
-            follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follow
-        if listen is not None:
-            _, pending = await asyncio.wait([listen], timeout=3)
+        self._changed.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=10)
             for task in pending:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if pending:
+                await asyncio.wait(pending, timeout=2)
         await self.dataplane.drain()
         await self.manager.close()
