@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.auth.principal import Principal
 from mlops.auth.roles import Role
+from mlops.auth.tokens import parse_bearer
 from mlops.context import PlatformContext
 from mlops.db.session import commit
-from mlops.errors import Forbidden, Unauthorized
+from mlops.errors import Forbidden
 
 
 async def get_context(request: Request) -> PlatformContext:
@@ -42,14 +43,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def bearer_credential(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if not header:
-        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
-    scheme, _, credential = header.partition(" ")
-    credential = credential.strip()
-    if scheme.lower() != "bearer" or not credential or len(credential) > 4096:
-        raise Unauthorized("expected 'Authorization: Bearer <token or API key>'")
-    return credential
+    return parse_bearer(request.headers.get("authorization"))
 
 
 async def get_principal(request: Request, ctx: ContextDep) -> Principal:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.audit.models import AuditEvent
+from mlops.db.filters import starts_with
 from mlops.observability.logs import request_id_var
 
 
@@ -51,8 +52,7 @@ async def list_events(
     if actor:
         query = query.where(AuditEvent.actor == actor)
     if target:
-        escaped = target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(AuditEvent.target.like(f"{escaped}%", escape="\\"))
+        query = query.where(starts_with(AuditEvent.target, target))
     if action:
         query = query.where(AuditEvent.action == action)
     if since:

@@ -121,3 +121,14 @@ def parse_api_key(key: str) -> tuple[str, str] | None:
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def parse_bearer(header: str | None) -> str:
+    """The credential of an ``Authorization: Bearer <token or API key>`` header, or 401."""
+    if not header:
+        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
+    scheme, _, credential = header.partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential or len(credential) > 4096:
+        raise Unauthorized("expected 'Authorization: Bearer <token or API key>'")
+    return credential

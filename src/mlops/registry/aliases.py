@@ -29,6 +29,15 @@ async def find_alias(
     return None if row is None else (row[0], row[1])
 
 
+async def require_alias(
+    *, session: AsyncSession, model: RegisteredModel, alias: str
+) -> tuple[ModelAlias, int]:
+    found = await find_alias(session=session, model=model, alias=alias)
+    if found is None:
+        raise NotFound(f"model {model.name!r} has no alias {alias!r}", code="alias_not_found")
+    return found
+
+
 async def _move(
     *,
     session: AsyncSession,
@@ -110,9 +119,7 @@ async def set_alias(
 async def delete_alias(
     *, session: AsyncSession, kv: KeyValueStore, actor: str, model: RegisteredModel, alias: str
 ) -> None:
-    current = await find_alias(session=session, model=model, alias=alias)
-    if current is None:
-        raise NotFound(f"model {model.name!r} has no alias {alias!r}", code="alias_not_found")
+    current = await require_alias(session=session, model=model, alias=alias)
     await session.delete(current[0])
     session.add(
         AliasEvent(
@@ -165,9 +172,7 @@ async def rollback_alias(
     *, session: AsyncSession, kv: KeyValueStore, actor: str, model: RegisteredModel, alias: str
 ) -> tuple[int, int]:
     """Move ``alias`` back to the version before its last move: (from, to)."""
-    current = await find_alias(session=session, model=model, alias=alias)
-    if current is None:
-        raise NotFound(f"model {model.name!r} has no alias {alias!r}", code="alias_not_found")
+    current = await require_alias(session=session, model=model, alias=alias)
     stack = release_stack(await alias_events(session=session, model=model, alias=alias))
     if len(stack) < 2:
         raise Conflict(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.audit.service import record_event
+from mlops.db.filters import starts_with
 from mlops.errors import Conflict, NotFound
 from mlops.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from mlops.registry.schemas import AliasRead, ModelRead
@@ -76,8 +77,7 @@ async def list_models(
     if not include_archived:
         query = query.where(RegisteredModel.archived_at.is_(None))
     if prefix:
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(RegisteredModel.name.like(f"{escaped}%", escape="\\"))
+        query = query.where(starts_with(RegisteredModel.name, prefix))
     if tag:
         key, sep, value = tag.partition(":")
         tag_value = RegisteredModel.tags[key].as_string()

@@ -19,7 +19,8 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlops.auth.access import AccessGate
-from mlops.errors import Invalid, PlatformError, Unauthorized
+from mlops.auth.tokens import parse_bearer
+from mlops.errors import Invalid, PlatformError
 from mlops.registry.schemas import NAME_PATTERN
 from mlops.serving.dataplane import DataPlane
 from mlops.serving.rest import run_predict
@@ -63,13 +64,7 @@ def _credential(scope: Scope) -> tuple[str, str | None]:
             authorization = value.decode("latin-1")
         elif key == b"x-routing-key":
             routing_key = value.decode("latin-1")
-    if not authorization:
-        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
-    scheme, _, credential = authorization.partition(" ")
-    credential = credential.strip()
-    if scheme.lower() != "bearer" or not credential or len(credential) > 4096:
-        raise Unauthorized("expected 'Authorization: Bearer <token or API key>'")
-    return credential, routing_key
+    return parse_bearer(authorization), routing_key
 
 
 async def _body(receive: Receive) -> bytes:
