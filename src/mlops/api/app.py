@@ -15,11 +15,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.types import Receive, Scope, Send
 
 from mlops import __version__
 from mlops.api.errors import install_error_handlers
 from mlops.api.health import router as health_router
-from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
+from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, RequestObserver
 from mlops.audit.router import router as audit_router
 from mlops.auth.router import router as auth_router
 from mlops.config import Settings
@@ -31,7 +32,8 @@ from mlops.errors import ConfigError
 from mlops.observability.metrics import HttpMetrics, PoolCollector
 from mlops.registry.router import router as registry_router
 from mlops.serving.engine import ServingEngine
-from mlops.serving.fastpath import PredictFastPath
+from mlops.serving.fastpath import PredictFront
+from mlops.serving.fastpath import match as match_predict
 from mlops.serving.manager import BatchingConfig
 from mlops.serving.rest import router as predict_router
 from mlops.serving.v2 import router as v2_router
@@ -60,6 +62,21 @@ def _serving_engine(
         max_rows=settings.max_predict_rows,
         poll_seconds=settings.catalog_poll_seconds,
     )
+
+
+class PlatformApp(FastAPI):
+    """FastAPI, with the predict requests answered before its middleware stack."""
+
+    predict_front: PredictFront | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        front = self.predict_front
+        if front is not None:
+            path = match_predict(scope)
+            if path is not None:
+                await front(scope, receive, send, path)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -104,7 +121,7 @@ def create_app(
             await ctx.close()
 
     registry = CollectorRegistry()
-    app = FastAPI(
+    app = PlatformApp(
         title="MLOps Platform API",
         version=__version__,
         lifespan=lifespan,
@@ -127,11 +144,13 @@ def create_app(
         app.include_router(registry_router)
         app.include_router(deployments_router)
         app.include_router(audit_router)
+    observer = RequestObserver(app.state.http_metrics, access_log_enabled=settings.access_log)
     if serving and settings.predict_fast_path:
-        app.add_middleware(
-            PredictFastPath,
+        app.predict_front = PredictFront(
             plane=lambda: app.state.dataplane,
             gate=lambda: app.state.ctx.gate,
+            observer=observer,
+            body_limit=settings.max_predict_body_bytes,
         )
     app.add_middleware(
         BodyLimitMiddleware,
@@ -142,11 +161,7 @@ def create_app(
             PREDICT_PATH: settings.max_predict_body_bytes,
         },
     )
-    app.add_middleware(
-        ObservabilityMiddleware,
-        metrics=app.state.http_metrics,
-        access_log_enabled=settings.access_log,
-    )
+    app.add_middleware(ObservabilityMiddleware, observer=observer)
     return app
 
 

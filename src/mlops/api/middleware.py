@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import random
 import re
 import time
 
@@ -26,17 +26,61 @@ access_log = logging.getLogger("mlops.access")
 log = logging.getLogger("mlops.api")
 
 
-class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, access_log_enabled: bool) -> None:
-        self.app = app
+class RequestObserver:
+    """What every request gets: an id, metrics by route template, an access log line.
+
+    Shared by ``ObservabilityMiddleware`` and the predict fast path, which answers
+    before the middleware stack.
+    """
+
+    def __init__(self, metrics: HttpMetrics, *, access_log_enabled: bool) -> None:
         self.metrics = metrics
         self.access_log_enabled = access_log_enabled
+
+    def finish(self, scope: Scope, template: str, status: int, elapsed: float) -> None:
+        method = scope["method"]
+        self.metrics.observe(template, method, status, elapsed)
+        if self.access_log_enabled:
+            access_log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": (scope.get("client") or ("", 0))[0],
+                },
+            )
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is sane, else a new random one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text: str = value.decode("latin-1")
+            if _REQUEST_ID.match(text):
+                return text
+            break
+    # An identifier, not a secret: the process's PRNG (reseeded on fork) is enough,
+    # and costs less than a getrandom system call per request.
+    return f"{random.getrandbits(128):032x}"
+
+
+def internal_error_message(request_id: str) -> str:
+    return f"internal error; quote request id {request_id} when reporting it"
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, *, observer: RequestObserver) -> None:
+        self.app = app
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
+        request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode())
         status = 500
@@ -57,40 +101,14 @@ class ObservabilityMiddleware:
             # carries the request id, in the body and the header.
             log.exception("unhandled error")
             if not started:
-                await _send_error(
-                    send_with_id,
-                    500,
-                    "internal_error",
-                    f"internal error; quote request id {request_id} when reporting it",
+                await send_error(
+                    send_with_id, 500, "internal_error", internal_error_message(request_id)
                 )
         finally:
-            elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(template, method, str(status)).inc()
-            self.metrics.latency.labels(template, method).observe(elapsed)
-            if self.access_log_enabled:
-                access_log.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "path": scope["path"],
-                        "route": template,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "client": (scope.get("client") or ("", 0))[0],
-                    },
-                )
+            self.observer.finish(scope, template, status, time.perf_counter() - start)
             request_id_var.reset(token)
-
-
-def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            return text if _REQUEST_ID.match(text) else None
-    return None
 
 
 class BodyLimitMiddleware:
@@ -123,7 +141,7 @@ class BodyLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _send_error(send, 400, "bad_request", "invalid Content-Length header")
+                    await send_error(send, 400, "bad_request", "invalid Content-Length header")
                     return
                 if declared > limit:
                     await _send_too_large(send, limit)
@@ -157,16 +175,18 @@ class _BodyTooLarge(HTTPException):
     # An HTTPException, because FastAPI re-raises those from body parsing instead of
     # turning them into a generic 400; the error handler renders the 413.
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is larger than the limit of {limit} bytes")
+        super().__init__(413, too_large_message(limit))
+
+
+def too_large_message(limit: int) -> str:
+    return f"request body is larger than the limit of {limit} bytes"
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
-    await _send_error(
-        send, 413, "payload_too_large", f"request body is larger than the limit of {limit} bytes"
-    )
+    await send_error(send, 413, "payload_too_large", too_large_message(limit))
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send(
         {

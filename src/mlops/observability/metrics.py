@@ -9,6 +9,7 @@ not collide.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -21,10 +22,15 @@ LATENCY_BUCKETS = (
     0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04,
     0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.5,
 )  # fmt: skip
+# Routes are templates and methods a handful, but statuses are open-ended in theory.
+MAX_CACHED_CHILDREN = 1024
 
 
 class HttpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        # labels() costs a lock and a tuple hash per call: keep the children, which
+        # live as long as the registry (nothing here is ever removed).
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.requests = Counter(
             "mlops_http_requests_total",
             "HTTP requests by route template, method and status code.",
@@ -44,6 +50,17 @@ class HttpMetrics:
             ["reason"],
             registry=registry,
         )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        key = (route, method, str(status))
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.latency.labels(route, method))
+            if len(self._children) < MAX_CACHED_CHILDREN:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class PoolCollector(Collector):

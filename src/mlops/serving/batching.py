@@ -1,26 +1,42 @@
 """Adaptive batching: requests that arrive together share one runtime call.
 
-One worker task per model version takes everything queued (up to
-``max_batch_size`` rows), optionally waits up to ``max_batch_time`` for more,
-runs the runtime once on a dedicated thread (runtimes are single-threaded, and
-inference must never block the event loop), and splits the result back. Under
-light load a request runs alone at once; under heavy load batches grow by
-themselves, which amortises the thread hop and the runtime's per-call cost.
+Each model version has one inference thread and at most one batch with it at a
+time. Requests that arrive while the thread is busy (or in the same turn of the
+event loop) wait in a queue on the loop; when the thread hands a batch back, the
+loop settles its futures and at once sends everything queued (up to
+``max_batch_size`` rows) as the next batch. Under light load a request runs
+alone at once; under heavy load batches grow by themselves.
+``max_batch_time`` > 0 also holds a first request back that long for company.
+
+Why a thread of our own rather than an asyncio worker task plus an executor:
+the runtime must never run on the event loop, and the task-plus-executor hop
+cost the loop several task steps, a lock and a ``concurrent.futures`` round
+trip per batch (a fifth of the loop's time on 100-row requests, profiled). Here
+the loop does one ``SimpleQueue.put`` and one callback per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import count
 
 import numpy as np
 
 from mlops.modelformats import Prediction, Runtime
 
 BatchObserver = Callable[[int, float], None]  # (rows, runtime seconds)
+
+_thread_ids = count()
+
+
+class RunnerClosed(RuntimeError):
+    """The version was unloaded while the request waited."""
 
 
 @dataclass(slots=True)
@@ -29,8 +45,15 @@ class _Pending:
     future: asyncio.Future[Prediction]
 
 
+_Outcome = list[Prediction] | BaseException
+
+
 class InferenceRunner:
-    """Runs a runtime on its own thread, batching concurrent calls when enabled."""
+    """Runs a runtime on its own thread, batching concurrent calls when enabled.
+
+    Bound to the event loop of its first call: runners live as long as the
+    model server's loop.
+    """
 
     def __init__(
         self,
@@ -46,94 +69,145 @@ class InferenceRunner:
         self.max_batch_size = max_batch_size
         self.max_batch_time = max_batch_time
         self._observe = observe
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
-
-    def _run(self, x: np.ndarray) -> tuple[Prediction, float]:
-        start = time.perf_counter()
-        prediction = self.runtime.predict(x)
-        return prediction, time.perf_counter() - start
+        self._waiting: deque[_Pending] = deque()
+        self._waiting_rows = 0
+        self._busy = False  # a batch is with the thread
+        self._dispatch_scheduled: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._to_thread: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     async def predict(self, x: np.ndarray) -> Prediction:
         """Predict ``x`` (2-D, the signature's dtype); identical with or without batching."""
-        if not self.batching or len(x) >= self.max_batch_size:
-            async with self._lock:
-                loop = asyncio.get_running_loop()
-                prediction, seconds = await loop.run_in_executor(self._executor, self._run, x)
-            if self._observe:
-                self._observe(len(x), seconds)
-            return prediction
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._work(), name="batcher")
-        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(x, future))
-        return await future
+        return await self.submit(x)
 
-    async def _collect(self) -> list[_Pending]:
-        batch = [await self._queue.get()]
-        rows = len(batch[0].x)
-        deadline = time.perf_counter() + self.max_batch_time
-        while rows < self.max_batch_size:
-            if self._queue.empty():
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
-            else:
-                item = self._queue.get_nowait()
-            if rows + len(item.x) > self.max_batch_size:
-                # Too big to join: it leads the next batch.
-                self._queue.put_nowait(item)
-                break
-            batch.append(item)
-            rows += len(item.x)
-        return batch
+    def submit(self, x: np.ndarray) -> asyncio.Future[Prediction]:
+        """Queue ``x`` and return its future (for callers that need no task of their own)."""
+        if self._closed:
+            raise RunnerClosed("model unloaded")
+        loop = self._bind()
+        future: asyncio.Future[Prediction] = loop.create_future()
+        self._waiting.append(_Pending(x, future))
+        self._waiting_rows += len(x)
+        if not self._busy:
+            self._schedule_dispatch(loop)
+        return future
 
-    async def _work(self) -> None:
+    def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
-        while True:
-            batch = await self._collect()
-            live = [p for p in batch if not p.future.done()]
-            if not live:
+        if self._loop is None:
+            self._loop = loop
+            self._thread = threading.Thread(
+                target=self._serve, name=f"inference_{next(_thread_ids)}", daemon=True
+            )
+            self._thread.start()
+        elif self._loop is not loop:
+            raise RuntimeError("an InferenceRunner serves one event loop")
+        return loop
+
+    def _schedule_dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        full = self._waiting_rows >= self.max_batch_size
+        if self._dispatch_scheduled is not None:
+            if not full or not isinstance(self._dispatch_scheduled, asyncio.TimerHandle):
+                return
+            self._dispatch_scheduled.cancel()  # full before its wait ended: go now
+        elif self.batching and self.max_batch_time > 0 and not full:
+            self._dispatch_scheduled = loop.call_later(self.max_batch_time, self._dispatch)
+            return
+        # call_soon, not now: requests read in this turn of the loop join the batch.
+        self._dispatch_scheduled = loop.call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        """On the loop: send the queued requests (up to the batch size) to the thread."""
+        self._dispatch_scheduled = None
+        if self._busy:
+            return
+        batch: list[_Pending] = []
+        rows = 0
+        while self._waiting:
+            pending = self._waiting[0]
+            if batch and (not self.batching or rows + len(pending.x) > self.max_batch_size):
+                break
+            self._waiting.popleft()
+            self._waiting_rows -= len(pending.x)
+            if pending.future.done():  # the caller went away
                 continue
-            x = live[0].x if len(live) == 1 else np.concatenate([p.x for p in live])
-            try:
-                async with self._lock:
-                    prediction, seconds = await loop.run_in_executor(self._executor, self._run, x)
-            except Exception as exc:  # every waiter gets the runtime's error
-                for pending in live:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
-                continue
-            if self._observe:
-                self._observe(len(x), seconds)
-            start = 0
-            for pending in live:
-                end = start + len(pending.x)
-                part = Prediction(
-                    values=prediction.values[start:end],
-                    probabilities=None
-                    if prediction.probabilities is None
-                    else prediction.probabilities[start:end],
-                )
+            batch.append(pending)
+            rows += len(pending.x)
+        if batch:
+            self._busy = True
+            self._to_thread.put(batch)
+
+    def _settle(self, batch: list[_Pending], outcome: _Outcome) -> None:
+        """On the loop: answer every waiter of the batch, then send the next batch."""
+        self._busy = False
+        if isinstance(outcome, BaseException):
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(outcome)
+        else:
+            for pending, part in zip(batch, outcome, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(part)
-                start = end
+        if self._waiting and self._dispatch_scheduled is None:
+            self._dispatch()
+
+    # --- the inference thread
+
+    def _serve(self) -> None:
+        while True:
+            batch = self._to_thread.get()
+            if batch is None:
+                return
+            outcome = self._run(batch)
+            loop = self._loop
+            assert loop is not None
+            try:
+                loop.call_soon_threadsafe(self._settle, batch, outcome)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                return
+
+    def _run(self, batch: list[_Pending]) -> _Outcome:
+        x = batch[0].x if len(batch) == 1 else np.concatenate([p.x for p in batch])
+        try:
+            start = time.perf_counter()
+            prediction = self.runtime.predict(x)
+            seconds = time.perf_counter() - start
+        except Exception as exc:  # every waiter of the batch gets the runtime's error
+            return exc
+        if self._observe is not None:
+            self._observe(len(x), seconds)
+        return _split(prediction, batch)
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except asyncio.CancelledError:
-                pass
-        while not self._queue.empty():
-            pending = self._queue.get_nowait()
+        """Stop taking requests; queued ones fail, the batch running now still answers."""
+        self._closed = True
+        if self._dispatch_scheduled is not None:
+            self._dispatch_scheduled.cancel()
+            self._dispatch_scheduled = None
+        while self._waiting:
+            pending = self._waiting.popleft()
             if not pending.future.done():
-                pending.future.set_exception(RuntimeError("model unloaded"))
-        self._executor.shutdown(wait=False)
+                pending.future.set_exception(RunnerClosed("model unloaded"))
+        self._waiting_rows = 0
+        self._to_thread.put(None)
+
+
+def _split(prediction: Prediction, batch: list[_Pending]) -> list[Prediction]:
+    if len(batch) == 1:
+        return [prediction]
+    parts = []
+    start = 0
+    for pending in batch:
+        end = start + len(pending.x)
+        parts.append(
+            Prediction(
+                values=prediction.values[start:end],
+                probabilities=None
+                if prediction.probabilities is None
+                else prediction.probabilities[start:end],
+            )
+        )
+        start = end
+    return parts

@@ -9,6 +9,7 @@ it to a shadow version off the response path, and feed the canary's guard.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import random
@@ -64,6 +65,7 @@ class DataPlane:
         self.metrics = metrics
         self.max_rows = max_rows
         self._background: set[asyncio.Task[None]] = set()
+        self._shadows: set[asyncio.Future[Prediction]] = set()
 
     def default_model(self) -> str:
         name = self.manager.snapshot.default_model
@@ -119,7 +121,7 @@ class DataPlane:
         loaded, route, is_canary = await self.select(
             name, version=version, alias=alias, routing_key=routing_key
         )
-        labels = (loaded.spec.model, str(loaded.spec.version))
+        metrics = loaded.metrics
         try:
             convert = rows_to_array if array is None else check_array
             x = convert(
@@ -129,25 +131,25 @@ class DataPlane:
                 max_rows=self.max_rows,
             )
         except PlatformError:
-            self.metrics.predictions.labels(*labels, "invalid").inc()
+            metrics.invalid.inc()
             raise
         failed = False
         try:
             prediction = await self.run(loaded, x)
         except PlatformError:
             failed = True
-            self.metrics.predictions.labels(*labels, "error").inc()
+            metrics.error.inc()
             raise
         finally:
             if is_canary and route is not None:
                 self._watch_canary(route, loaded, time.perf_counter() - start, failed)
-        self.metrics.predictions.labels(*labels, "ok").inc()
-        self.metrics.rows.labels(*labels).inc(len(x))
+        metrics.ok.inc()
+        metrics.rows.inc(len(x))
         if is_canary:
-            self.metrics.canary_requests.labels(*labels).inc()
+            metrics.canary.inc()
         if route is not None and route.shadow is not None:
-            self._spawn(self._shadow(route.shadow, x, prediction))
-        self.metrics.request_latency.labels(*labels).observe(time.perf_counter() - start)
+            self._mirror(route.shadow, x, prediction)
+        metrics.latency.observe(time.perf_counter() - start)
         return PredictResult(loaded.spec.model, loaded.spec.version, prediction, loaded)
 
     def _spawn(self, coro: Any) -> None:
@@ -155,19 +157,35 @@ class DataPlane:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _shadow(self, shadow: LoadedVersion, x: np.ndarray, primary: Prediction) -> None:
-        labels = (shadow.spec.model, str(shadow.spec.version))
-        start = time.perf_counter()
+    def _mirror(self, shadow: LoadedVersion, x: np.ndarray, primary: Prediction) -> None:
+        """Run ``x`` on the shadow too, off the response path (a callback, not a task)."""
         try:
-            result = await shadow.runner.predict(x)
-        except Exception:  # a shadow's failure is recorded, never seen by the caller
-            self.metrics.shadow_requests.labels(*labels, "error").inc()
+            future = shadow.runner.submit(x)
+        except Exception:  # unloading: a shadow's failure is recorded, never seen
+            shadow.metrics.shadow_error.inc()
             return
-        self.metrics.shadow_latency.labels(*labels).observe(time.perf_counter() - start)
-        self.metrics.shadow_requests.labels(*labels, "ok").inc()
-        differ = _disagreements(primary.values, result.values)
+        self._shadows.add(future)
+        future.add_done_callback(
+            functools.partial(self._shadow_done, shadow, primary, time.perf_counter())
+        )
+
+    def _shadow_done(
+        self,
+        shadow: LoadedVersion,
+        primary: Prediction,
+        start: float,
+        future: asyncio.Future[Prediction],
+    ) -> None:
+        self._shadows.discard(future)
+        metrics = shadow.metrics
+        if future.cancelled() or future.exception() is not None:
+            metrics.shadow_error.inc()
+            return
+        metrics.shadow_latency.observe(time.perf_counter() - start)
+        metrics.shadow_ok.inc()
+        differ = _disagreements(primary.values, future.result().values)
         if differ:
-            self.metrics.shadow_disagreements.labels(*labels).inc(differ)
+            metrics.shadow_disagreements.inc(differ)
 
     def _watch_canary(
         self, route: Route, canary: LoadedVersion, seconds: float, failed: bool
@@ -191,8 +209,9 @@ class DataPlane:
 
     async def drain(self) -> None:
         """Wait for shadow requests and guard reports still running."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        pending: list[asyncio.Future[Any]] = [*self._background, *self._shadows]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _disagreements(a: np.ndarray, b: np.ndarray) -> int:

@@ -20,7 +20,7 @@ from mlops.modelformats import ModelInfo, Runtime, load_runtime, sample_input
 from mlops.serving.batching import BatchObserver, InferenceRunner
 from mlops.serving.catalog import Catalog, CatalogSnapshot, ModelSpec, VersionSpec
 from mlops.serving.guard import GuardMonitor
-from mlops.serving.metrics import ServingMetrics
+from mlops.serving.metrics import ServingMetrics, VersionMetrics
 from mlops.storage import ArtifactStore
 
 log = logging.getLogger("mlops.serving")
@@ -39,6 +39,7 @@ class LoadedVersion:
     runtime: Runtime
     runner: InferenceRunner
     loaded_at: float
+    metrics: VersionMetrics
 
     @property
     def key(self) -> tuple[str, int]:
@@ -148,7 +149,13 @@ class ModelManager:
                 max_batch_time=self.batching.max_batch_time,
                 observe=self._observer(spec),
             )
-            loaded = LoadedVersion(spec, runtime, runner, time.time())
+            loaded = LoadedVersion(
+                spec,
+                runtime,
+                runner,
+                time.time(),
+                self.metrics.for_version(spec.model, spec.version),
+            )
             self.loaded[key] = loaded
             self.failed.pop(key, None)
             self.metrics.loaded.labels(spec.model, str(spec.version)).set(1)

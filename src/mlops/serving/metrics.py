@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mlops.observability.metrics import LATENCY_BUCKETS
@@ -11,8 +14,26 @@ INFERENCE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, *LATENCY_BUCKETS)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10000)
 
 
+@dataclass(frozen=True, slots=True)
+class VersionMetrics:
+    """One version's labelled children, looked up once (``labels()`` costs a lock and a
+    hash per call, several times per request)."""
+
+    ok: Any
+    invalid: Any
+    error: Any
+    rows: Any
+    latency: Any
+    canary: Any
+    shadow_ok: Any
+    shadow_error: Any
+    shadow_latency: Any
+    shadow_disagreements: Any
+
+
 class ServingMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._versions: dict[tuple[str, int], VersionMetrics] = {}
         labels = ["model", "version"]
         self.predictions = Counter(
             "mlops_predictions_total",
@@ -84,3 +105,22 @@ class ServingMetrics:
             labels,
             registry=registry,
         )
+
+    def for_version(self, model: str, version: int) -> VersionMetrics:
+        found = self._versions.get((model, version))
+        if found is None:
+            labels = (model, str(version))
+            found = VersionMetrics(
+                ok=self.predictions.labels(*labels, "ok"),
+                invalid=self.predictions.labels(*labels, "invalid"),
+                error=self.predictions.labels(*labels, "error"),
+                rows=self.rows.labels(*labels),
+                latency=self.request_latency.labels(*labels),
+                canary=self.canary_requests.labels(*labels),
+                shadow_ok=self.shadow_requests.labels(*labels, "ok"),
+                shadow_error=self.shadow_requests.labels(*labels, "error"),
+                shadow_latency=self.shadow_latency.labels(*labels),
+                shadow_disagreements=self.shadow_disagreements.labels(*labels),
+            )
+            self._versions[(model, version)] = found
+        return found
