@@ -10,9 +10,9 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
-from cachetools import LRUCache
 
 from mlops.auth.roles import Role
+from mlops.bounded import BoundedDict
 from mlops.errors import Unauthorized
 
 ALGORITHM = "HS256"
@@ -39,7 +39,7 @@ class TokenSigner:
         # Tokens already verified, by their exact text: a client sends the same token on
         # every request, and re-verifying it was ~10% of a request's cost. Expiry is still
         # checked on every use; revocation is checked by the caller, not cached here.
-        self._verified: LRUCache[str, TokenClaims] = LRUCache(maxsize=cache_size)
+        self._verified: BoundedDict[str, TokenClaims] = BoundedDict(cache_size)
 
     def issue(self, *, user_id: int, username: str, role: Role, token_version: int) -> str:
         now = int(time.time())

@@ -6,8 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from cachetools import TLRUCache
-
+from mlops.bounded import BoundedDict
 from mlops.kv.base import KeyValueStore
 
 _NEVER = float("inf")
@@ -20,19 +19,23 @@ class MemoryKeyValueStore(KeyValueStore):
     shared = False
 
     def __init__(self, max_entries: int = 200_000) -> None:
-        self._cache: TLRUCache[str, tuple[str, float]] = TLRUCache(
-            maxsize=max_entries,
-            ttu=lambda _key, value, now: value[1],
-            timer=time.monotonic,
-        )
+        # (value, monotonic deadline); expired entries are dropped when read.
+        self._cache: BoundedDict[str, tuple[str, float]] = BoundedDict(max_entries)
         self._channels: dict[str, set[asyncio.Queue[str]]] = {}
 
     @staticmethod
     def _deadline(ttl: float | None) -> float:
         return _NEVER if ttl is None else time.monotonic() + ttl
 
-    def _get(self, key: str) -> str | None:
+    def _entry(self, key: str) -> tuple[str, float] | None:
         entry = self._cache.get(key)
+        if entry is not None and entry[1] != _NEVER and entry[1] <= time.monotonic():
+            del self._cache[key]
+            return None
+        return entry
+
+    def _get(self, key: str) -> str | None:
+        entry = self._entry(key)
         return None if entry is None else entry[0]
 
     async def get_many(self, keys: Sequence[str]) -> list[str | None]:
@@ -48,7 +51,7 @@ class MemoryKeyValueStore(KeyValueStore):
         return True
 
     async def increment(self, key: str, *, ttl: float) -> tuple[int, float]:
-        entry = self._cache.get(key)
+        entry = self._entry(key)
         if entry is None:
             deadline = self._deadline(ttl)
             count = 1
