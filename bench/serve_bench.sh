@@ -14,9 +14,10 @@
 #                              hey -z ${DURATION}s -c $CONNECTIONS -q $RATE/$CONNECTIONS for reference
 #                              (hey's workers tick in phase: it sends bursts, not a steady rate)
 #      c. $BATCH_ROWS rows per request  wrk -t1 -c$BATCH_CONNECTIONS   (requests/s and rows/s)
-#      d. the demo artifact uploaded again as version 2; (a) under the deployment policies
-#         {"canary":{"version":2,"percent":10}}, then {"shadow":{"version":2}}, then plain
-#         again (the policy cost is measured against the mean of the two plain runs)
+#      d. the demo artifact uploaded again as version 2; (a) in POLICY_ROUNDS rounds of
+#         DURATION/POLICY_ROUNDS s each: the plain policy, {"canary":{"version":2,"percent":10}},
+#         {"shadow":{"version":2}} (alternated, so the VM's drift over minutes hits all three
+#         alike; each policy's cost is against the plain rounds between them)
 #   2. mlops up restarted with MLOPS_BATCHING=false (same data dir, plain policy): (a) and (c).
 #   3. The ceiling: bench/serve_ceiling_app.py (bare ASGI, orjson, onnxruntime with one thread,
 #      no auth) under the project's uvicorn (--loop uvloop --http httptools): (a) and (c).
@@ -46,6 +47,7 @@
 #   PROFILE=0             1: after the batching-on round, record the server with py-spy
 #                         (uvx py-spy record --native, 100 Hz) under the single-row wrk load
 #   STRICT=0              1: exit 3 when a target is missed (errors always exit 1)
+#   POLICY_ROUNDS=3       rounds of plain / canary / shadow (each DURATION/POLICY_ROUNDS s, >= 3)
 #   SERVER_CPU=0 LOAD_CPU=1   the two cores
 #   SOURCE=tree           tree: the platform runs from the working tree (src/, as installed in
 #                         .venv); head: from a `git archive HEAD` copy of src/ (PYTHONPATH), so
@@ -75,6 +77,7 @@ MLFLOW_VENV=${MLFLOW_VENV:-}
 PROFILE=${PROFILE:-0}
 SOURCE=${SOURCE:-tree}
 STRICT=${STRICT:-0}
+POLICY_ROUNDS=${POLICY_ROUNDS:-3}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SKLEARN_SPEC=scikit-learn==1.9.1 SKOPS_SPEC=skops==0.16.0  # the project's versions (uv.lock)
@@ -507,6 +510,20 @@ wrk_run() {
   R[$key.what]="wrk -c$conns"
 }
 
+# merge_rounds KEY N: R[KEY.*] from the runs KEY.1 .. KEY.N (equal lengths): mean throughput,
+# CPU and p50/p95; the worst p99 and max.
+merge_rounds() {
+  local key=$1 n=$2 field i
+  for field in rps p50 p95 cpu; do
+    R[$key.$field]=$(for i in $(seq "$n"); do echo "${R[$key.$i.$field]}"; done |
+      awk -v f="$field" '{ t += $1 } END { printf (f == "rps" || f == "cpu") ? "%.0f" : "%.2f", t / NR }')
+  done
+  for field in p99 max; do
+    R[$key.$field]=$(for i in $(seq "$n"); do echo "${R[$key.$i.$field]}"; done | sort -g | tail -1)
+  done
+  R[$key.what]="${R[$key.1.what]}, $n rounds"
+}
+
 steady_run() { # KEY URL-PORT HEADERS-FILE BODY
   local key=$1 port=$2 headers=$3 body=$4 out t0 c0 t1 c1
   out=$OUT/steady-$key.json
@@ -736,7 +753,8 @@ wait_until_policy() { # description predicate
     sleep 0.2
   done
 }
-canary_live() { (($(metric_sum mlops_canary_requests_total 'version="2"') > 0)); }
+CANARY_SEEN=0
+canary_live() { (($(metric_sum mlops_canary_requests_total 'version="2"') > CANARY_SEEN)); }
 SHADOW_SEEN=0
 shadow_live() { (($(metric_sum mlops_shadow_requests_total 'version="2"') > SHADOW_SEEN)); }
 shadow_gone() {
@@ -787,38 +805,49 @@ code=$(curl -s -m 60 -o "$TMP/v2.json" -w '%{http_code}' -X POST "$BASE/api/v1/m
 [[ $code == 201 ]] || die "uploading version 2 answered $code: $(cat "$TMP/v2.json")"
 [[ $(json_get "$TMP/v2.json" 'r["version"]') == 2 ]] || die "the upload did not become version 2: $(cat "$TMP/v2.json")"
 
-set_policy '{"canary":{"version":2,"percent":10}}'
-wait_until_policy canary canary_live
-note "mlops up, batching on: 1 row, wrk -c$CONNECTIONS, canary 10% on version 2, ${DURATION} s"
-wrk_run warmup-canary "$TMP/wrk-one.lua" "$URL" 0 "$CONNECTIONS" 1 -H "$AUTH"; rm -f "$OUT/wrk-warmup-canary.txt"
-c0=$(metric_sum mlops_canary_requests_total 'version="2"')
-single on.canary
-c1=$(metric_sum mlops_canary_requests_total 'version="2"')
-R[on.canary.share]=$(awk -v c="$((c1 - c0))" -v n="$(awk '/requests in/ {print $1}' "$OUT/wrk-on.canary.txt")" \
-  'BEGIN { printf "%.1f", 100 * c / n }')
-CANARY_LAST=$c1
+# The policies' cost: the VM's speed drifts by 10-20% over minutes, so plain, canary and
+# shadow runs alternate in POLICY_ROUNDS rounds of a share of DURATION each, and each
+# policy is judged on its rounds together against the plain rounds between them.
+POLICY_SECONDS=$(((DURATION + POLICY_ROUNDS - 1) / POLICY_ROUNDS))
+((POLICY_SECONDS >= 3)) || POLICY_SECONDS=3
+requests_in() { awk '/requests in/ {print $1}' "$OUT/wrk-$1.txt"; }
+canary_requests=0 canary_sent=0 shadow_requests=0 shadow_sent=0
+for round in $(seq "$POLICY_ROUNDS"); do
+  set_policy '{"alias":"production"}'
+  CANARY_LAST=$(metric_sum mlops_canary_requests_total 'version="2"')
+  wait_until_policy plain shadow_gone
+  note "mlops up, batching on: 1 row, wrk -c$CONNECTIONS, round $round/$POLICY_ROUNDS: plain policy, $POLICY_SECONDS s"
+  wrk_run "on.plain.$round" "$TMP/wrk-one.lua" "$URL" 0 "$CONNECTIONS" "$POLICY_SECONDS" -H "$AUTH"
 
-SHADOW_SEEN=$(metric_sum mlops_shadow_requests_total 'version="2"')
-set_policy '{"shadow":{"version":2}}'
-wait_until_policy shadow shadow_live
-CANARY_LAST=$(metric_sum mlops_canary_requests_total 'version="2"')
-note "mlops up, batching on: 1 row, wrk -c$CONNECTIONS, shadow on version 2, ${DURATION} s"
-wrk_run warmup-shadow "$TMP/wrk-one.lua" "$URL" 0 "$CONNECTIONS" 1 -H "$AUTH"; rm -f "$OUT/wrk-warmup-shadow.txt"
-sleep 0.5  # let the warm-up's shadow copies finish
-s0=$(metric_sum mlops_shadow_requests_total 'version="2"')
-single on.shadow
-sleep 0.5  # let the last shadow copies finish
-s1=$(metric_sum mlops_shadow_requests_total 'version="2"')
-R[on.shadow.errors]=$(metric_sum mlops_shadow_requests_total 'outcome="error"')
-R[on.shadow.share]=$(awk -v s="$((s1 - s0))" -v n="$(awk '/requests in/ {print $1}' "$OUT/wrk-on.shadow.txt")" \
-  'BEGIN { printf "%.1f", 100 * s / n }')
+  CANARY_SEEN=$(metric_sum mlops_canary_requests_total 'version="2"')
+  set_policy '{"canary":{"version":2,"percent":10}}'
+  wait_until_policy canary canary_live
+  note "mlops up, batching on: 1 row, wrk -c$CONNECTIONS, round $round/$POLICY_ROUNDS: canary 10% on version 2, $POLICY_SECONDS s"
+  wrk_run warmup-canary "$TMP/wrk-one.lua" "$URL" 0 "$CONNECTIONS" 1 -H "$AUTH"; rm -f "$OUT/wrk-warmup-canary.txt"
+  c0=$(metric_sum mlops_canary_requests_total 'version="2"')
+  wrk_run "on.canary.$round" "$TMP/wrk-one.lua" "$URL" 0 "$CONNECTIONS" "$POLICY_SECONDS" -H "$AUTH"
+  c1=$(metric_sum mlops_canary_requests_total 'version="2"')
+  canary_requests=$((canary_requests + c1 - c0)) canary_sent=$((canary_sent + $(requests_in "on.canary.$round")))
 
+  SHADOW_SEEN=$(metric_sum mlops_shadow_requests_total 'version="2"')
+  set_policy '{"shadow":{"version":2}}'
+  wait_until_policy shadow shadow_live
+  note "mlops up, batching on: 1 row, wrk -c$CONNECTIONS, round $round/$POLICY_ROUNDS: shadow on version 2, $POLICY_SECONDS s"
+  wrk_run warmup-shadow "$TMP/wrk-one.lua" "$URL" 0 "$CONNECTIONS" 1 -H "$AUTH"; rm -f "$OUT/wrk-warmup-shadow.txt"
+  sleep 0.5  # let the warm-up's shadow copies finish
+  s0=$(metric_sum mlops_shadow_requests_total 'version="2"')
+  wrk_run "on.shadow.$round" "$TMP/wrk-one.lua" "$URL" 0 "$CONNECTIONS" "$POLICY_SECONDS" -H "$AUTH"
+  sleep 0.5  # let the last shadow copies finish
+  s1=$(metric_sum mlops_shadow_requests_total 'version="2"')
+  shadow_requests=$((shadow_requests + s1 - s0)) shadow_sent=$((shadow_sent + $(requests_in "on.shadow.$round")))
+done
 set_policy '{"alias":"production"}'
 CANARY_LAST=$(metric_sum mlops_canary_requests_total 'version="2"')
 wait_until_policy plain shadow_gone
-note "mlops up, batching on: 1 row, wrk -c$CONNECTIONS, plain policy again, ${DURATION} s"
-single on.single2
-R[on.plain.rps]=$(((R[on.single.rps] + R[on.single2.rps]) / 2))
+for policy in plain canary shadow; do merge_rounds "on.$policy" "$POLICY_ROUNDS"; done
+R[on.canary.share]=$(awk -v c="$canary_requests" -v n="$canary_sent" 'BEGIN { printf "%.1f", 100 * c / n }')
+R[on.shadow.share]=$(awk -v s="$shadow_requests" -v n="$shadow_sent" 'BEGIN { printf "%.1f", 100 * s / n }')
+R[on.shadow.errors]=$(metric_sum mlops_shadow_requests_total 'outcome="error"')
 
 if ((PROFILE)); then
   note "profile: uvx py-spy record --native, 100 Hz, under 1 row wrk -c$CONNECTIONS, ${DURATION} s"
@@ -1011,9 +1040,9 @@ line() { # SERVER MEASUREMENT KEY
   line "" "1 row, steady $RATE/s, $CONNECTIONS conns (open loop)" on.steady
   line "" "1 row, hey -c$CONNECTIONS -q$PER_WORKER_QPS (bursts)" on.hey
   line "" "$BATCH_ROWS rows, wrk -c$BATCH_CONNECTIONS" on.batch
-  line "" "1 row, wrk -c$CONNECTIONS, canary 10% -> v2" on.canary
-  line "" "1 row, wrk -c$CONNECTIONS, shadow v2" on.shadow
-  line "" "1 row, wrk -c$CONNECTIONS, plain again" on.single2
+  line "" "1 row, plain, ${POLICY_ROUNDS} x ${POLICY_SECONDS} s, between:" on.plain
+  line "" "1 row, canary 10% -> v2, ${POLICY_ROUNDS} x ${POLICY_SECONDS} s" on.canary
+  line "" "1 row, shadow v2, ${POLICY_ROUNDS} x ${POLICY_SECONDS} s" on.shadow
   line "mlops up, batching off" "1 row, wrk -c$CONNECTIONS" off.single
   line "" "$BATCH_ROWS rows, wrk -c$BATCH_CONNECTIONS" off.batch
   line "ceiling: bare ASGI + onnxruntime" "1 row, wrk -c$CONNECTIONS" ceiling.single
@@ -1040,7 +1069,7 @@ line() { # SERVER MEASUREMENT KEY
   echo "  p99 <= $TARGET_P99_MS ms at a steady $RATE req/s: ${V[p99]} (${R[on.steady.p99]} ms; hey, bursts: ${R[on.hey.p99]} ms)"
   echo "  $BATCH_ROWS-row batches >= ${TARGET_X_MLFLOW}x MLflow's rows/s: ${V[rows-mlflow]}" \
     "(${R[on.batch.rows]} rows/s$([[ -n $MLFLOW_BEST_ROWS ]] && echo " = ${R[x.mlflow.rows]}x MLflow's $MLFLOW_BEST_ROWS"))"
-  echo "  canary 10% costs <= ${TARGET_POLICY_COST_PCT}%: ${V[canary]} (${R[canary.cost]}%: ${R[on.canary.rps]} vs ${R[on.plain.rps]} req/s, the mean of the two plain runs)"
+  echo "  canary 10% costs <= ${TARGET_POLICY_COST_PCT}%: ${V[canary]} (${R[canary.cost]}%: ${R[on.canary.rps]} vs ${R[on.plain.rps]} req/s, the plain rounds between them)"
   echo "  shadow costs <= ${TARGET_POLICY_COST_PCT}%: ${V[shadow]} (${R[shadow.cost]}%: ${R[on.shadow.rps]} vs ${R[on.plain.rps]} req/s)"
   for k in on.single off.single ceiling.single mlflow-split.single mlflow-inputs.single; do
     if [[ -n ${R[$k.cpu]:-} ]] && ((R[$k.cpu] < 90)); then

@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     )
     batching: bool = Field(True, description="Adaptive batching of concurrent predictions.")
     max_batch_size: int = Field(
-        256, ge=1, le=100_000, description="Most rows the batcher merges into one runtime call."
+        1024, ge=1, le=100_000, description="Most rows the batcher merges into one runtime call."
     )
     max_batch_time_ms: float = Field(
         0.0,

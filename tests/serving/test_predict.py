@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -205,31 +206,91 @@ async def test_metrics_by_model_and_version(
     assert 'mlops_prediction_duration_seconds_count{model="m",version="1"} 1.0' in text
 
 
+BIG_BODY = b'{"data": [[' + b"1.0, " * 1000 + b"1.0]]}"
+
+
+async def _in_two_chunks(body: bytes) -> AsyncIterator[bytes]:
+    """Sent without Content-Length (chunked): the limit must hold while reading."""
+    yield body[:3000]
+    yield body[3000:]
+
+
 async def test_fast_path_and_documented_route_answer_alike(
     registry_settings: Any, model_files: dict[str, Path]
 ) -> None:
-    answers = []
+    """The predict front (before FastAPI) and the FastAPI routes: same answers, same
+    errors, same request ids, metrics and body limit."""
+    rounds = []
     for fast in (True, False):
-        async for serving in start_platform(registry_settings(predict_fast_path=fast)):
+        settings = registry_settings(predict_fast_path=fast, max_predict_body_bytes=4096)
+        async for serving in start_platform(settings):
             token = await serving.login()
             name = "fast" if fast else "slow"  # one database for both rounds
             await release(serving, token, name, [model_files["onnx"]])
-            calls = [
-                (f"/api/v1/models/{name}/predict", {"data": ROWS[:3].tolist()}, bearer(token)),
-                (f"/api/v1/models/{name}/predict?version=1", {"data": [[1, 2]]}, bearer(token)),
-                (f"/api/v1/models/{name}/predict", {"data": [[0] * 5]}, {}),
-                (f"/api/v1/models/{name}/predict?alias=Bad!", {"data": [[0] * 5]}, bearer(token)),
+            path = f"/api/v1/models/{name}/predict"
+            auth = bearer(token)
+
+            answers = [
+                await serving.client.post(path, json={"data": ROWS[:3].tolist()}, headers=auth),
+                await serving.client.post(
+                    f"{path}?version=1", json={"data": [[1, 2]]}, headers=auth
+                ),
+                await serving.client.post(path, json={"data": [[0] * 5]}),
+                await serving.client.post(
+                    f"{path}?alias=Bad!", json={"data": [[0] * 5]}, headers=auth
+                ),
+                await serving.client.post(path, content=b"{not json", headers=auth),
+                await serving.client.post(
+                    f"{path}?verison=1", json={"data": [[0] * 5]}, headers=auth
+                ),
+                await serving.client.post(
+                    f"{path}?version=x1", json={"data": [[0] * 5]}, headers=auth
+                ),
+                await serving.client.post(path, content=BIG_BODY, headers=auth),
+                await serving.client.post(path, content=_in_two_chunks(BIG_BODY), headers=auth),
+                await serving.client.post(
+                    path,
+                    json={"data": [[0] * 5]},
+                    headers={**auth, "X-Request-ID": "front-check-1"},
+                ),
             ]
-            results = []
-            for path, body, headers in calls:
-                response = await serving.client.post(path, json=body, headers=headers)
-                results.append(
-                    (response.status_code, response.json(), response.headers.get("x-model-version"))
-                )
-            answers.append([(status, version) for status, _, version in results])
-            assert results[0][1]["predictions"] == results[0][1]["predictions"]
-            assert "row 0 has 2" in results[1][1]["error"]["message"]
+            for answer in answers:
+                assert len(answer.headers["x-request-id"]) in (32, len("front-check-1"))
+            assert answers[-1].headers["x-request-id"] == "front-check-1"
+            rounds.append(
+                [
+                    (a.status_code, a.headers.get("x-model-version"), a.json().get("error"))
+                    for a in answers
+                ]
+                + [answers[0].json()["predictions"]]
+            )
+            assert "row 0 has 2" in answers[1].json()["error"]["message"]
             metrics = (await serving.client.get("/metrics")).text
             assert 'route="/api/v1/models/{name}/predict",status="200"' in metrics
-    assert answers[0] == answers[1]
-    assert [status for status, _ in answers[0]] == [200, 422, 401, 422]
+            assert 'route="/api/v1/models/{name}/predict",status="413"' in metrics
+    assert rounds[0] == rounds[1]
+    assert [status for status, _, _ in rounds[0][:-1]] == [
+        200, 422, 401, 422, 400, 422, 422, 413, 413, 200
+    ]  # fmt: skip
+    assert rounds[0][5][2]["message"].startswith("unknown query parameters: verison;")
+    assert rounds[0][7][2]["message"] == "request body is larger than the limit of 4096 bytes"
+
+
+async def test_an_unexpected_failure_is_a_500_with_the_request_id(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(serving, admin_token, "m", [model_files["onnx"]])
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    serving.app.state.dataplane.predict = broken
+    response = await serving.client.post(
+        "/api/v1/models/m/predict", json={"data": [[0] * 5]}, headers=bearer(admin_token)
+    )
+    assert response.status_code == 500
+    request_id = response.headers["x-request-id"]
+    assert response.json()["error"] == {
+        "code": "internal_error",
+        "message": f"internal error; quote request id {request_id} when reporting it",
+    }

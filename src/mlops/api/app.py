@@ -33,7 +33,7 @@ from mlops.observability.metrics import HttpMetrics, PoolCollector
 from mlops.registry.router import router as registry_router
 from mlops.serving.engine import ServingEngine
 from mlops.serving.fastpath import PredictFront
-from mlops.serving.fastpath import match as match_predict
+from mlops.serving.fastpath import parse as parse_predict
 from mlops.serving.manager import BatchingConfig
 from mlops.serving.rest import router as predict_router
 from mlops.serving.v2 import router as v2_router
@@ -72,9 +72,9 @@ class PlatformApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         front = self.predict_front
         if front is not None:
-            path = match_predict(scope)
-            if path is not None:
-                await front(scope, receive, send, path)
+            call = parse_predict(scope)
+            if call is not None:
+                await front(scope, receive, send, call)
                 return
         await super().__call__(scope, receive, send)
 

@@ -27,7 +27,6 @@ from mlops.serving.metrics import ServingMetrics
 from mlops.serving.validation import check_array, rows_to_array
 
 log = logging.getLogger("mlops.serving")
-GUARD_CHECK_EVERY = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +193,6 @@ class DataPlane:
         if guard is None or guard.tripped:
             return
         guard.record(seconds, failed)
-        route.canary_count += 1
-        if route.canary_count % GUARD_CHECK_EVERY and not failed:
-            return
         reason = guard.breach()
         if reason is None:
             return

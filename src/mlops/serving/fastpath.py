@@ -17,6 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
@@ -30,7 +31,7 @@ from mlops.api.middleware import (
 )
 from mlops.auth.access import AccessGate
 from mlops.auth.tokens import parse_bearer
-from mlops.errors import BadRequest, Invalid, PayloadTooLarge, PlatformError
+from mlops.errors import BadRequest, PayloadTooLarge, PlatformError
 from mlops.observability.logs import request_id_var
 from mlops.registry.schemas import NAME_PATTERN
 from mlops.serving.dataplane import DataPlane
@@ -46,18 +47,27 @@ _NAMED = "/api/v1/models/{name}/predict"
 log = logging.getLogger("mlops.api")
 
 
-def _query(scope: Scope) -> tuple[int | None, str | None]:
-    raw = scope.get("query_string", b"").decode("latin-1")
-    params = dict(parse_qsl(raw, keep_blank_values=True))
-    unknown = set(params) - _ALLOWED_QUERY
-    if unknown:
-        raise Invalid(f"unknown query parameters: {', '.join(sorted(unknown))}")
+@dataclass(frozen=True, slots=True)
+class PredictCall:
+    name: str | None
+    version: int | None
+    alias: str | None
+
+
+def _query(scope: Scope) -> tuple[int | None, str | None] | None:
+    """(version, alias), or None when the query string is not plainly valid."""
+    raw = scope.get("query_string", b"")
+    if not raw:
+        return None, None
+    params = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+    if not params.keys() <= _ALLOWED_QUERY:
+        return None
     version = params.get("version")
     alias = params.get("alias")
     if version is not None and (not version.isdigit() or not 0 < int(version) < 2**31):
-        raise Invalid("version must be a positive integer", code="validation_error")
+        return None
     if alias is not None and not _NAME.match(alias):
-        raise Invalid(f"alias must match {NAME_PATTERN}", code="validation_error")
+        return None
     return (int(version) if version is not None else None), alias
 
 
@@ -112,11 +122,25 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-def match(scope: Scope) -> re.Match[str] | None:
-    """The path's match when this is a predict request the front answers."""
+def parse(scope: Scope) -> PredictCall | None:
+    """What a predict request asks for, when the front answers it.
+
+    Anything irregular in the path or query string is left to the FastAPI routes, so
+    that their validation errors are the only ones (a test holds the two paths to the
+    same answers).
+    """
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
-    return _PATH.match(scope["path"])
+    path = _PATH.match(scope["path"])
+    if path is None:
+        return None
+    name = path.group("name")
+    if name is not None and not _NAME.match(name):
+        return None
+    query = _query(scope)
+    if query is None:
+        return None
+    return PredictCall(name, *query)
 
 
 class PredictFront:
@@ -133,18 +157,15 @@ class PredictFront:
         self._observer = observer
         self._body_limit = body_limit
 
-    async def __call__(
-        self, scope: Scope, receive: Receive, send: Send, path: re.Match[str]
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, call: PredictCall) -> None:
         start = time.perf_counter()
         request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         id_header = (b"x-request-id", request_id.encode())
-        name = path.group("name")
-        template = _NAMED if name else _DEFAULT
+        template = _NAMED if call.name else _DEFAULT
         status = 500
         try:
-            content, served = await self._predict(scope, receive, name)
+            content, served = await self._predict(scope, receive, call)
             status = 200
             await _respond(
                 send, 200, content, [(b"x-model-version", str(served).encode()), id_header]
@@ -164,17 +185,16 @@ class PredictFront:
             self._observer.finish(scope, template, status, time.perf_counter() - start)
             request_id_var.reset(token)
 
-    async def _predict(self, scope: Scope, receive: Receive, name: str | None) -> tuple[bytes, int]:
-        if name is not None and not _NAME.match(name):
-            raise Invalid(f"model names match {NAME_PATTERN}", code="validation_error")
-        version, alias = _query(scope)
+    async def _predict(
+        self, scope: Scope, receive: Receive, call: PredictCall
+    ) -> tuple[bytes, int]:
         credential, routing_key = _credential(scope)
         await self._gate().authenticate(credential)
         return await run_predict(
             self._plane(),
             await _body(scope, receive, self._body_limit),
-            name=name,
-            version=version,
-            alias=alias,
+            name=call.name,
+            version=call.version,
+            alias=call.alias,
             routing_key=routing_key,
         )

@@ -29,7 +29,7 @@ log = logging.getLogger("mlops.serving")
 @dataclass(frozen=True)
 class BatchingConfig:
     enabled: bool = True
-    max_batch_size: int = 256
+    max_batch_size: int = 1024
     max_batch_time: float = 0.0
 
 
@@ -56,7 +56,6 @@ class Route:
     canary: LoadedVersion | None = None
     shadow: LoadedVersion | None = None
     guard: GuardMonitor | None = None
-    canary_count: int = 0
 
 
 @dataclass

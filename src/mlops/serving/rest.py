@@ -112,6 +112,14 @@ async def run_predict(
 async def _predict(
     request: Request, name: str | None, version: int | None, alias: str | None
 ) -> Response:
+    unknown = request.query_params.keys() - {"version", "alias"}
+    if unknown:
+        # A misspelt ?version would otherwise be ignored, and the policy's version answer.
+        raise Invalid(
+            f"unknown query parameters: {', '.join(sorted(unknown))}; "
+            "use ?version=N or ?alias=NAME",
+            code="validation_error",
+        )
     await request.app.state.ctx.gate.authenticate(bearer_credential(request))
     content, served = await run_predict(
         request.app.state.dataplane,
