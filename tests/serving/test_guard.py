@@ -18,14 +18,12 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(guard_module.time, "monotonic", fake)
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 def test_error_rate_counts_only_the_window(clock: Clock) -> None:
-    monitor = GuardMonitor(Guard(max_error_rate=0.1, window_s=10, min_requests=10))
+    monitor = GuardMonitor(Guard(max_error_rate=0.1, window_s=10, min_requests=10), clock=clock)
     for _ in range(5):
         monitor.record(0.001, True)
     clock.now += 11  # the failures leave the window
@@ -39,14 +37,14 @@ def test_error_rate_counts_only_the_window(clock: Clock) -> None:
 
 
 def test_too_few_requests_never_breach(clock: Clock) -> None:
-    monitor = GuardMonitor(Guard(max_error_rate=0.0, min_requests=50))
+    monitor = GuardMonitor(Guard(max_error_rate=0.0, min_requests=50), clock=clock)
     for _ in range(49):
         monitor.record(1.0, True)
     assert monitor.breach() is None
 
 
 def test_p95_is_checked_at_most_every_quarter_second(clock: Clock) -> None:
-    monitor = GuardMonitor(Guard(max_p95_ms=50, min_requests=10))
+    monitor = GuardMonitor(Guard(max_p95_ms=50, min_requests=10), clock=clock)
     for _ in range(20):
         monitor.record(0.001, False)
     assert monitor.breach() is None  # p95 computed now: 1 ms

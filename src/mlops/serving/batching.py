@@ -40,9 +40,24 @@ class RunnerClosed(RuntimeError):
 
 
 @dataclass(slots=True)
+class Mirrored:
+    """A shadow copy's answer, handed to its sink with the rest of its batch."""
+
+    expected: np.ndarray  # what the primary version answered
+    started: float  # perf_counter() when it was queued
+    prediction: Prediction | None = None  # None when the batch failed
+
+
+# Called on the event loop once per batch: (the copies, the runtime's error or None).
+MirrorSink = Callable[[list[Mirrored], BaseException | None], None]
+
+
+@dataclass(slots=True)
 class _Pending:
     x: np.ndarray
-    future: asyncio.Future[Prediction]
+    future: asyncio.Future[Prediction] | None  # None: a shadow copy, see ``mirror``
+    mirrored: Mirrored | None = None
+    sink: MirrorSink | None = None
 
 
 _Outcome = list[Prediction] | BaseException
@@ -94,6 +109,17 @@ class InferenceRunner:
             self._schedule_dispatch(loop)
         return future
 
+    def mirror(self, x: np.ndarray, expected: np.ndarray, sink: MirrorSink) -> None:
+        """Queue a shadow copy of ``x``: no future and no task per request; ``sink``
+        gets the batch's copies at once (so a shadow costs the loop little)."""
+        if self._closed:
+            raise RunnerClosed("model unloaded")
+        loop = self._bind()
+        self._waiting.append(_Pending(x, None, Mirrored(expected, time.perf_counter()), sink))
+        self._waiting_rows += len(x)
+        if not self._busy:
+            self._schedule_dispatch(loop)
+
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self._loop is None:
@@ -131,7 +157,7 @@ class InferenceRunner:
                 break
             self._waiting.popleft()
             self._waiting_rows -= len(pending.x)
-            if pending.future.done():  # the caller went away
+            if pending.future is not None and pending.future.done():  # the caller went away
                 continue
             batch.append(pending)
             rows += len(pending.x)
@@ -142,14 +168,23 @@ class InferenceRunner:
     def _settle(self, batch: list[_Pending], outcome: _Outcome) -> None:
         """On the loop: answer every waiter of the batch, then send the next batch."""
         self._busy = False
-        if isinstance(outcome, BaseException):
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(outcome)
-        else:
-            for pending, part in zip(batch, outcome, strict=True):
-                if not pending.future.done():
-                    pending.future.set_result(part)
+        mirrored: list[_Pending] = []
+        failed = outcome if isinstance(outcome, BaseException) else None
+        for index, pending in enumerate(batch):
+            if pending.future is None:
+                if failed is None:
+                    assert pending.mirrored is not None and not isinstance(outcome, BaseException)
+                    pending.mirrored.prediction = outcome[index]
+                mirrored.append(pending)
+            elif pending.future.done():
+                continue
+            elif failed is not None:
+                pending.future.set_exception(failed)
+            else:
+                assert not isinstance(outcome, BaseException)
+                pending.future.set_result(outcome[index])
+        if mirrored:
+            _report_mirrored(mirrored, failed)
         if self._waiting and self._dispatch_scheduled is None:
             self._dispatch()
 
@@ -186,12 +221,26 @@ class InferenceRunner:
         if self._dispatch_scheduled is not None:
             self._dispatch_scheduled.cancel()
             self._dispatch_scheduled = None
+        mirrored = []
         while self._waiting:
             pending = self._waiting.popleft()
-            if not pending.future.done():
+            if pending.future is None:
+                mirrored.append(pending)
+            elif not pending.future.done():
                 pending.future.set_exception(RunnerClosed("model unloaded"))
+        if mirrored:
+            _report_mirrored(mirrored, RunnerClosed("model unloaded"))
         self._waiting_rows = 0
         self._to_thread.put(None)
+
+
+def _report_mirrored(pendings: list[_Pending], error: BaseException | None) -> None:
+    by_sink: dict[MirrorSink, list[Mirrored]] = {}
+    for pending in pendings:
+        assert pending.sink is not None and pending.mirrored is not None
+        by_sink.setdefault(pending.sink, []).append(pending.mirrored)
+    for sink, copies in by_sink.items():
+        sink(copies, error)
 
 
 def _split(prediction: Prediction, batch: list[_Pending]) -> list[Prediction]:

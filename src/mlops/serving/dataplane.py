@@ -21,6 +21,7 @@ import numpy as np
 
 from mlops.errors import Conflict, Invalid, PlatformError
 from mlops.modelformats import Prediction
+from mlops.serving.batching import Mirrored, MirrorSink
 from mlops.serving.catalog import Catalog
 from mlops.serving.manager import LoadedVersion, ModelManager, Route
 from mlops.serving.metrics import ServingMetrics
@@ -64,7 +65,10 @@ class DataPlane:
         self.metrics = metrics
         self.max_rows = max_rows
         self._background: set[asyncio.Task[None]] = set()
-        self._shadows: set[asyncio.Future[Prediction]] = set()
+        self._sinks: dict[tuple[str, int], functools.partial[None]] = {}
+        self._shadows_in_flight = 0
+        self._shadows_idle = asyncio.Event()
+        self._shadows_idle.set()
 
     def default_model(self) -> str:
         name = self.manager.snapshot.default_model
@@ -157,32 +161,45 @@ class DataPlane:
         task.add_done_callback(self._background.discard)
 
     def _mirror(self, shadow: LoadedVersion, x: np.ndarray, primary: Prediction) -> None:
-        """Run ``x`` on the shadow too, off the response path (a callback, not a task)."""
+        """Run ``x`` on the shadow too, off the response path."""
         try:
-            future = shadow.runner.submit(x)
+            shadow.runner.mirror(x, primary.values, self._shadow_sink(shadow))
         except Exception:  # unloading: a shadow's failure is recorded, never seen
             shadow.metrics.shadow_error.inc()
             return
-        self._shadows.add(future)
-        future.add_done_callback(
-            functools.partial(self._shadow_done, shadow, primary, time.perf_counter())
-        )
+        if self._shadows_in_flight == 0:
+            self._shadows_idle.clear()
+        self._shadows_in_flight += 1
+
+    def _shadow_sink(self, shadow: LoadedVersion) -> MirrorSink:
+        sink = self._sinks.get(shadow.key)
+        if sink is None or sink.args[0] is not shadow:
+            sink = self._sinks[shadow.key] = functools.partial(self._shadow_done, shadow)
+        return sink
 
     def _shadow_done(
-        self,
-        shadow: LoadedVersion,
-        primary: Prediction,
-        start: float,
-        future: asyncio.Future[Prediction],
+        self, shadow: LoadedVersion, copies: list[Mirrored], error: BaseException | None
     ) -> None:
-        self._shadows.discard(future)
+        """A batch of shadow copies answered (or failed): metrics only, never the caller."""
+        self._shadows_in_flight -= len(copies)
+        if self._shadows_in_flight <= 0:
+            self._shadows_in_flight = 0
+            self._shadows_idle.set()
         metrics = shadow.metrics
-        if future.cancelled() or future.exception() is not None:
-            metrics.shadow_error.inc()
+        if error is not None:
+            metrics.shadow_error.inc(len(copies))
             return
-        metrics.shadow_latency.observe(time.perf_counter() - start)
-        metrics.shadow_ok.inc()
-        differ = _disagreements(primary.values, future.result().values)
+        now = time.perf_counter()
+        for copy in copies:
+            metrics.shadow_latency.observe(now - copy.started)
+        metrics.shadow_ok.inc(len(copies))
+        if len(copies) == 1:
+            expected = copies[0].expected
+            got = copies[0].prediction.values  # type: ignore[union-attr]
+        else:
+            expected = np.concatenate([c.expected for c in copies])
+            got = np.concatenate([c.prediction.values for c in copies])  # type: ignore[union-attr]
+        differ = _disagreements(expected, got)
         if differ:
             metrics.shadow_disagreements.inc(differ)
 
@@ -205,9 +222,9 @@ class DataPlane:
 
     async def drain(self) -> None:
         """Wait for shadow requests and guard reports still running."""
-        pending: list[asyncio.Future[Any]] = [*self._background, *self._shadows]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._shadows_idle.wait()
 
 
 def _disagreements(a: np.ndarray, b: np.ndarray) -> int:

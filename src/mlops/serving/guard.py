@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,15 +18,16 @@ P95_CHECK_SECONDS = 0.25
 class GuardMonitor:
     """Feed it every canary request; ``breach()`` says which limit, if any, is broken."""
 
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.guard = guard
+        self._clock = clock
         self._samples: deque[tuple[float, float, bool]] = deque()  # (time, seconds, failed)
         self._failures = 0
         self._p95_checked_at = float("-inf")
         self.tripped = False
 
     def record(self, seconds: float, failed: bool) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._samples.append((now, seconds, failed))
         self._failures += failed
         horizon = now - self.guard.window_s
@@ -42,7 +44,7 @@ class GuardMonitor:
                 f"error rate {error_rate:.2%} over the last {count} requests exceeds "
                 f"{self.guard.max_error_rate:.2%}"
             )
-        now = time.monotonic()
+        now = self._clock()
         if now - self._p95_checked_at < P95_CHECK_SECONDS:
             return None
         self._p95_checked_at = now
