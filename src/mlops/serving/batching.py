@@ -1,8 +1,9 @@
 """Adaptive batching: requests that arrive together share one runtime call.
 
-Each model version has one inference thread and at most one batch with it at a
-time. Requests that arrive while the thread is busy (or in the same turn of the
-event loop) wait in a queue on the loop; when the thread hands a batch back, the
+Each model version has at most one batch with its inference thread at a time
+(the model server gives each model one thread, shared by its versions).
+Requests that arrive while the batch runs (or in the same turn of the event
+loop) wait in a queue on the loop; when the thread hands a batch back, the
 loop settles its futures and at once sends everything queued (up to
 ``max_batch_size`` rows) as the next batch. Under light load a request runs
 alone at once; under heavy load batches grow by themselves.
@@ -63,6 +64,44 @@ class _Pending:
 _Outcome = list[Prediction] | BaseException
 
 
+class InferenceThread:
+    """The thread that runs the batches of one or more runners, in the order sent.
+
+    The model server gives each model one (its primary, canary and shadow versions
+    share it): one thread wakes for a primary batch and a canary batch sent together,
+    and fewer threads contend for the GIL, which cost a canary a fifth of the
+    throughput when each version had its own (bench/serve_bench.sh).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[InferenceRunner, list[_Pending]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def send(self, runner: InferenceRunner, batch: list[_Pending]) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+                    self._thread.start()
+        self._queue.put((runner, batch))
+
+    def _serve(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            runner, batch = item
+            runner.run_and_hand_back(batch)
+
+    def close(self) -> None:
+        """The thread ends after the batches already sent."""
+        self._queue.put(None)
+
+
 class InferenceRunner:
     """Runs a runtime on its own thread, batching concurrent calls when enabled.
 
@@ -78,6 +117,7 @@ class InferenceRunner:
         max_batch_size: int,
         max_batch_time: float,
         observe: BatchObserver | None = None,
+        thread: InferenceThread | None = None,
     ) -> None:
         self.runtime = runtime
         self.batching = batching
@@ -88,8 +128,9 @@ class InferenceRunner:
         self._waiting_rows = 0
         self._busy = False  # a batch is with the thread
         self._dispatch_scheduled: asyncio.Handle | asyncio.TimerHandle | None = None
-        self._to_thread: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        # Without a shared thread (tests, tools), the runner has one of its own.
+        self._own_thread = thread is None
+        self._thread = thread or InferenceThread(f"inference_{next(_thread_ids)}")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -124,10 +165,6 @@ class InferenceRunner:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
-            self._thread = threading.Thread(
-                target=self._serve, name=f"inference_{next(_thread_ids)}", daemon=True
-            )
-            self._thread.start()
         elif self._loop is not loop:
             raise RuntimeError("an InferenceRunner serves one event loop")
         return loop
@@ -163,7 +200,7 @@ class InferenceRunner:
             rows += len(pending.x)
         if batch:
             self._busy = True
-            self._to_thread.put(batch)
+            self._thread.send(self, batch)
 
     def _settle(self, batch: list[_Pending], outcome: _Outcome) -> None:
         """On the loop: answer every waiter of the batch, then send the next batch."""
@@ -190,18 +227,15 @@ class InferenceRunner:
 
     # --- the inference thread
 
-    def _serve(self) -> None:
-        while True:
-            batch = self._to_thread.get()
-            if batch is None:
-                return
-            outcome = self._run(batch)
-            loop = self._loop
-            assert loop is not None
-            try:
-                loop.call_soon_threadsafe(self._settle, batch, outcome)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                return
+    def run_and_hand_back(self, batch: list[_Pending]) -> None:
+        """On the inference thread: run the batch, hand the answers to the loop."""
+        outcome = self._run(batch)
+        loop = self._loop
+        assert loop is not None
+        try:
+            loop.call_soon_threadsafe(self._settle, batch, outcome)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
 
     def _run(self, batch: list[_Pending]) -> _Outcome:
         x = batch[0].x if len(batch) == 1 else np.concatenate([p.x for p in batch])
@@ -231,7 +265,8 @@ class InferenceRunner:
         if mirrored:
             _report_mirrored(mirrored, RunnerClosed("model unloaded"))
         self._waiting_rows = 0
-        self._to_thread.put(None)
+        if self._own_thread:
+            self._thread.close()
 
 
 def _report_mirrored(pendings: list[_Pending], error: BaseException | None) -> None:

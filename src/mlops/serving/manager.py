@@ -17,7 +17,7 @@ from pathlib import Path
 from mlops.deployments.schemas import DeploymentPolicy
 from mlops.errors import Conflict, NotFound, Unavailable
 from mlops.modelformats import ModelInfo, Runtime, load_runtime, sample_input
-from mlops.serving.batching import BatchObserver, InferenceRunner
+from mlops.serving.batching import BatchObserver, InferenceRunner, InferenceThread
 from mlops.serving.catalog import Catalog, CatalogSnapshot, ModelSpec, VersionSpec
 from mlops.serving.guard import GuardMonitor
 from mlops.serving.metrics import ServingMetrics, VersionMetrics
@@ -83,6 +83,7 @@ class ModelManager:
         self.routes: dict[str, Route] = {}
         self.loaded: dict[tuple[str, int], LoadedVersion] = {}
         self.failed: dict[tuple[str, int], str] = {}
+        self._threads: dict[str, InferenceThread] = {}  # one inference thread per model
         self._refresh_lock = asyncio.Lock()
         self._load_locks: dict[tuple[str, int], asyncio.Lock] = {}
 
@@ -147,6 +148,7 @@ class ModelManager:
                 max_batch_size=self.batching.max_batch_size,
                 max_batch_time=self.batching.max_batch_time,
                 observe=self._observer(spec),
+                thread=self._thread_of(spec.model),
             )
             loaded = LoadedVersion(
                 spec,
@@ -208,6 +210,18 @@ class ModelManager:
             self.routes = routes
             await self._unload_unused()
 
+    def _thread_of(self, model: str) -> InferenceThread:
+        thread = self._threads.get(model)
+        if thread is None:
+            thread = self._threads[model] = InferenceThread(f"inference_{model}")
+        return thread
+
+    def _end_idle_threads(self) -> None:
+        in_use = {model for model, _ in self.loaded}
+        for model in list(self._threads):
+            if model not in in_use:
+                self._threads.pop(model).close()
+
     async def _unload_unused(self) -> None:
         keep: set[tuple[str, int]] = set()
         for route in self.routes.values():
@@ -222,6 +236,7 @@ class ModelManager:
             del self.loaded[key]
             self.metrics.loaded.labels(key[0], str(key[1])).set(0)
             await loaded.runner.close()
+        self._end_idle_threads()
 
     def drop_canary(self, model: str) -> None:
         """Take a canary out of this process's traffic at once (its guard tripped)."""
@@ -286,3 +301,4 @@ class ModelManager:
         for loaded in self.loaded.values():
             await loaded.runner.close()
         self.loaded.clear()
+        self._end_idle_threads()
