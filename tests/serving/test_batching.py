@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 
 from mlops.modelformats import Prediction, Runtime, Signature
-from mlops.serving.batching import InferenceRunner
+from mlops.serving.batching import InferenceRunner, InferenceThread
 
 SIGNATURE = Signature(
     n_features=3,
@@ -66,3 +67,30 @@ async def test_a_runtime_error_reaches_every_waiter_of_the_batch() -> None:
     runner.runtime = CountingRuntime()
     assert (await runner.predict(np.ones((2, 3)))).values.tolist() == [-0.5, -0.5]
     await runner.close()
+
+
+async def test_versions_sharing_a_thread_each_get_their_own_answers() -> None:
+    class NamedRuntime(CountingRuntime):
+        def __init__(self, weight: float) -> None:
+            super().__init__()
+            self.weight = weight
+            self.threads: set[str] = set()
+
+        def _predict(self, x: np.ndarray) -> Prediction:
+            self.threads.add(threading.current_thread().name)
+            return Prediction(values=x.sum(axis=1) * self.weight, probabilities=None)
+
+    shared = InferenceThread("inference_shared-test")
+    first, second = NamedRuntime(1.0), NamedRuntime(-1.0)
+    runners = [
+        InferenceRunner(r, batching=True, max_batch_size=64, max_batch_time=0, thread=shared)
+        for r in (first, second)
+    ]
+    x = np.arange(6, dtype=np.float64).reshape(2, 3)
+    answers = await asyncio.gather(*(runners[i % 2].predict(x) for i in range(40)))
+    for i, answer in enumerate(answers):
+        assert answer.values.tolist() == ([3.0, 12.0] if i % 2 == 0 else [-3.0, -12.0])
+    assert first.threads == second.threads == {"inference_shared-test"}
+    for runner in runners:
+        await runner.close()
+    shared.close()

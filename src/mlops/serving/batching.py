@@ -103,7 +103,8 @@ class InferenceThread:
 
 
 class InferenceRunner:
-    """Runs a runtime on its own thread, batching concurrent calls when enabled.
+    """Runs a runtime on an inference thread (its own, or one shared with the other
+    versions of its model), batching concurrent calls when enabled.
 
     Bound to the event loop of its first call: runners live as long as the
     model server's loop.
