@@ -191,95 +191,6 @@ printf '{"username":"admin","password":"%s"}' "$ADMIN_PASSWORD" >"$TMP/login.jso
 
 "$MLOPS" db upgrade >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "mlops db upgrade failed"; }
 
-# ------------------------------------------------------------------------- steady load generator
-# wrk2-like open loop: request i is due at start + i/RATE whatever happened before, sent on the
-# next free keep-alive connection; latency runs from when it was due, so a stall of the server
-# shows in full (no coordinated omission). service_time_ms runs from the actual send.
-cat >"$TMP/steady.py" <<'PYEOF'
-import asyncio
-import json
-import math
-import sys
-import time
-from collections import Counter
-
-host, port, path, auth_file = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-rate, duration, conns = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
-with open(auth_file) as f:
-    auth = f.read().strip()
-REQUEST = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n"
-           "User-Agent: api-bench-steady\r\n\r\n").encode()
-TIMEOUT = 10.0
-
-
-def percentiles(values):
-    values = sorted(values)
-    out = {}
-    for p in (50, 90, 95, 99, 99.9, 100):
-        rank = min(len(values), max(1, math.ceil(p / 100 * len(values))))
-        out[f"p{p}"] = round(values[rank - 1] * 1000, 2) if values else None
-    return out
-
-
-async def main():
-    pool = asyncio.Queue()
-    for _ in range(conns):
-        pool.put_nowait(await asyncio.open_connection(host, port))
-    due_lat, svc_lat, statuses, errors = [], [], Counter(), Counter()
-
-    async def one(due):
-        reader, writer = await pool.get()
-        sent = time.perf_counter()
-        try:
-            writer.write(REQUEST)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if length:
-                await asyncio.wait_for(reader.readexactly(length), TIMEOUT)
-            done = time.perf_counter()
-            statuses[int(head[9:12])] += 1
-            due_lat.append(done - due)
-            svc_lat.append(done - sent)
-            pool.put_nowait((reader, writer))
-        except Exception as exc:
-            errors[type(exc).__name__] += 1
-            writer.close()
-            try:
-                pool.put_nowait(await asyncio.open_connection(host, port))
-            except OSError as exc2:
-                errors["reconnect " + type(exc2).__name__] += 1
-
-    total = int(rate * duration)
-    tasks = set()
-    start = time.perf_counter() + 0.05
-    for i in range(total):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        task = asyncio.ensure_future(one(due))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    if tasks:
-        await asyncio.wait(set(tasks), timeout=TIMEOUT + 5)
-    elapsed = time.perf_counter() - start
-    return {
-        "target_rps": rate, "connections": conns, "requests": total,
-        "completed": len(due_lat), "unfinished": len(tasks),
-        "achieved_rps": round(len(due_lat) / elapsed, 1),
-        "statuses": {str(k): v for k, v in sorted(statuses.items())}, "errors": dict(errors),
-        "latency_ms": percentiles(due_lat), "service_time_ms": percentiles(svc_lat),
-    }
-
-
-result = asyncio.run(main())
-print(json.dumps(result, indent=1))
-PYEOF
-
 # ------------------------------------------------------------------------- helpers
 free_port() {
   "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -366,7 +277,7 @@ run_wrk() { # seconds outfile
 }
 
 run_steady() { # seconds outfile
-  taskset -c "$LOAD_CPU" "$PY" "$TMP/steady.py" 127.0.0.1 "$PORT" "$ENDPOINT" "$TMP/auth_header" \
+  taskset -c "$LOAD_CPU" "$PY" "$ROOT/bench/steady_load.py" 127.0.0.1 "$PORT" "$ENDPOINT" "$TMP/auth_header" - \
     "$RATE" "$1" "$CONNECTIONS" >"$2" 2>&1 || die "the steady load generator failed: $(tail -5 "$2")"
   "$PY" - "$2" <<'PYEOF' || die "steady run: answers other than 200, errors or unfinished requests: see $2"
 import json, sys

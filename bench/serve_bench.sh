@@ -212,98 +212,6 @@ done
 cp "$TMP/body-one.json" "$OUT/body-one.json"
 cp "$TMP/body-batch.json" "$OUT/body-batch.json"
 
-# ------------------------------------------------------------------------- steady load generator
-# wrk2-like open loop: request i is due at start + i/RATE whatever happened before, sent on the
-# next free keep-alive connection; latency runs from when it was due, so a stall of the server
-# shows in full (no coordinated omission). service_time_ms runs from the actual send.
-cat >"$TMP/steady.py" <<'PYEOF'
-import asyncio
-import json
-import math
-import sys
-import time
-from collections import Counter
-
-host, port, path, headers_file, body_file = sys.argv[1], int(sys.argv[2]), *sys.argv[3:6]
-rate, duration, conns = float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
-with open(headers_file) as f:
-    headers = "".join(line.strip() + "\r\n" for line in f if line.strip())
-with open(body_file, "rb") as f:
-    body = f.read()
-REQUEST = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}"
-           f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-           "User-Agent: serve-bench-steady\r\n\r\n").encode() + body
-TIMEOUT = 10.0
-
-
-def percentiles(values):
-    values = sorted(values)
-    out = {}
-    for p in (50, 90, 95, 99, 99.9, 100):
-        rank = min(len(values), max(1, math.ceil(p / 100 * len(values))))
-        out[f"p{p}"] = round(values[rank - 1] * 1000, 2) if values else None
-    return out
-
-
-async def main():
-    pool = asyncio.Queue()
-    for _ in range(conns):
-        pool.put_nowait(await asyncio.open_connection(host, port))
-    due_lat, svc_lat, statuses, errors = [], [], Counter(), Counter()
-
-    async def one(due):
-        reader, writer = await pool.get()
-        sent = time.perf_counter()
-        try:
-            writer.write(REQUEST)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if length:
-                await asyncio.wait_for(reader.readexactly(length), TIMEOUT)
-            done = time.perf_counter()
-            statuses[int(head[9:12])] += 1
-            due_lat.append(done - due)
-            svc_lat.append(done - sent)
-            pool.put_nowait((reader, writer))
-        except Exception as exc:
-            errors[type(exc).__name__] += 1
-            writer.close()
-            try:
-                pool.put_nowait(await asyncio.open_connection(host, port))
-            except OSError as exc2:
-                errors["reconnect " + type(exc2).__name__] += 1
-
-    total = int(rate * duration)
-    tasks = set()
-    start = time.perf_counter() + 0.05
-    for i in range(total):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        task = asyncio.ensure_future(one(due))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    if tasks:
-        await asyncio.wait(set(tasks), timeout=TIMEOUT + 5)
-    elapsed = time.perf_counter() - start
-    return {
-        "target_rps": rate, "connections": conns, "requests": total,
-        "completed": len(due_lat), "unfinished": len(tasks),
-        "achieved_rps": round(len(due_lat) / elapsed, 1),
-        "statuses": {str(k): v for k, v in sorted(statuses.items())}, "errors": dict(errors),
-        "latency_ms": percentiles(due_lat), "service_time_ms": percentiles(svc_lat),
-    }
-
-
-result = asyncio.run(main())
-print(json.dumps(result, indent=1))
-PYEOF
-
 # Summary of a py-spy raw profile (--native --threads): samples of threads that were waiting
 # (a lock, a queue, epoll) are dropped; the rest are charged to the innermost frame that belongs
 # to a library (interpreter and libc frames are skipped), plus inclusive shares per function.
@@ -528,7 +436,7 @@ steady_run() { # KEY URL-PORT HEADERS-FILE BODY
   local key=$1 port=$2 headers=$3 body=$4 out t0 c0 t1 c1
   out=$OUT/steady-$key.json
   t0=$(now); c0=$(server_ticks)
-  taskset -c "$LOAD_CPU" "$PY" "$TMP/steady.py" 127.0.0.1 "$port" "$PREDICT" "$headers" "$body" \
+  taskset -c "$LOAD_CPU" "$PY" "$ROOT/bench/steady_load.py" 127.0.0.1 "$port" "$PREDICT" "$headers" "$body" \
     "$RATE" "$DURATION" "$CONNECTIONS" >"$out" 2>&1 || die "the steady load generator failed: $(tail -5 "$out")"
   t1=$(now); c1=$(server_ticks)
   "$PY" - "$out" <<'PYEOF' || die "steady run: answers other than 200, errors or unfinished requests: see $out"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -107,6 +108,17 @@ def _announce(settings: Settings, host: str, port: int, admin: AdminCreated | No
     )
 
 
+def _startup_settings(config: Path | None) -> Settings:
+    """Settings for a server process, logging configured; exit 2 when they are unsafe."""
+    settings = settings_from(config)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        check_startup_settings(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    return settings
+
+
 def up(
     config: ConfigOption = None,
     host: HostOption = "127.0.0.1",
@@ -117,12 +129,7 @@ def up(
 ) -> None:
     """Run the whole platform on this machine: migrates the database, creates the first
     admin, then serves the API. Defaults: SQLite, in-process cache, local files."""
-    settings = settings_from(config)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
-    try:
-        check_startup_settings(settings)
-    except ConfigError as exc:
-        fail(str(exc), 2)
+    settings = _startup_settings(config)
     admin = run(_prepare(settings, migrate=True, demo=demo))
     _announce(settings, host, port, admin)
     _serve(settings, host, port)
@@ -135,12 +142,7 @@ def api(
 ) -> None:
     """Run the API server alone (for Kubernetes). Refuses to start on an old schema:
     run `mlops db upgrade` first (a one-off Job)."""
-    settings = settings_from(config)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
-    try:
-        check_startup_settings(settings)
-    except ConfigError as exc:
-        fail(str(exc), 2)
+    settings = _startup_settings(config)
     admin = run(_prepare(settings, migrate=False))
     _announce(settings, host, port, admin)
     _serve(settings, host, port, frozenset({"api"}))
@@ -153,12 +155,7 @@ def model_server(
 ) -> None:
     """Run the model server alone (for Kubernetes): REST predict and the Open Inference
     Protocol, on the same paths as in `mlops up`. Refuses to start on an old schema."""
-    settings = settings_from(config)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
-    try:
-        check_startup_settings(settings)
-    except ConfigError as exc:
-        fail(str(exc), 2)
+    settings = _startup_settings(config)
     run(_check_schema(settings))
     console.print(f"[bold green]Model server[/] at http://{host}:{port} ({settings.environment})")
     _serve(settings, host, port, frozenset({"serving"}))
