@@ -137,30 +137,23 @@ class InferenceRunner:
 
     async def predict(self, x: np.ndarray) -> Prediction:
         """Predict ``x`` (2-D, the signature's dtype); identical with or without batching."""
-        return await self.submit(x)
-
-    def submit(self, x: np.ndarray) -> asyncio.Future[Prediction]:
-        """Queue ``x`` and return its future (for callers that need no task of their own)."""
-        if self._closed:
-            raise RunnerClosed("model unloaded")
-        loop = self._bind()
-        future: asyncio.Future[Prediction] = loop.create_future()
-        self._waiting.append(_Pending(x, future))
-        self._waiting_rows += len(x)
-        if not self._busy:
-            self._schedule_dispatch(loop)
-        return future
+        future: asyncio.Future[Prediction] = self._bind().create_future()
+        self._enqueue(_Pending(x, future))
+        return await future
 
     def mirror(self, x: np.ndarray, expected: np.ndarray, sink: MirrorSink) -> None:
         """Queue a shadow copy of ``x``: no future and no task per request; ``sink``
         gets the batch's copies at once (so a shadow costs the loop little)."""
+        self._bind()
+        self._enqueue(_Pending(x, None, Mirrored(expected, time.perf_counter()), sink))
+
+    def _enqueue(self, pending: _Pending) -> None:
         if self._closed:
             raise RunnerClosed("model unloaded")
-        loop = self._bind()
-        self._waiting.append(_Pending(x, None, Mirrored(expected, time.perf_counter()), sink))
-        self._waiting_rows += len(x)
+        self._waiting.append(pending)
+        self._waiting_rows += len(pending.x)
         if not self._busy:
-            self._schedule_dispatch(loop)
+            self._schedule_dispatch()
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -170,7 +163,9 @@ class InferenceRunner:
             raise RuntimeError("an InferenceRunner serves one event loop")
         return loop
 
-    def _schedule_dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _schedule_dispatch(self) -> None:
+        loop = self._loop
+        assert loop is not None
         full = self._waiting_rows >= self.max_batch_size
         if self._dispatch_scheduled is not None:
             if not full or not isinstance(self._dispatch_scheduled, asyncio.TimerHandle):
@@ -206,21 +201,19 @@ class InferenceRunner:
     def _settle(self, batch: list[_Pending], outcome: _Outcome) -> None:
         """On the loop: answer every waiter of the batch, then send the next batch."""
         self._busy = False
+        failed, parts = (outcome, None) if isinstance(outcome, BaseException) else (None, outcome)
         mirrored: list[_Pending] = []
-        failed = outcome if isinstance(outcome, BaseException) else None
         for index, pending in enumerate(batch):
             if pending.future is None:
-                if failed is None:
-                    assert pending.mirrored is not None and not isinstance(outcome, BaseException)
-                    pending.mirrored.prediction = outcome[index]
+                if parts is not None and pending.mirrored is not None:
+                    pending.mirrored.prediction = parts[index]
                 mirrored.append(pending)
             elif pending.future.done():
                 continue
             elif failed is not None:
                 pending.future.set_exception(failed)
-            else:
-                assert not isinstance(outcome, BaseException)
-                pending.future.set_result(outcome[index])
+            elif parts is not None:
+                pending.future.set_result(parts[index])
         if mirrored:
             _report_mirrored(mirrored, failed)
         if self._waiting and self._dispatch_scheduled is None:

@@ -193,12 +193,10 @@ class DataPlane:
         for copy in copies:
             metrics.shadow_latency.observe(now - copy.started)
         metrics.shadow_ok.inc(len(copies))
-        if len(copies) == 1:
-            expected = copies[0].expected
-            got = copies[0].prediction.values  # type: ignore[union-attr]
-        else:
-            expected = np.concatenate([c.expected for c in copies])
-            got = np.concatenate([c.prediction.values for c in copies])  # type: ignore[union-attr]
+        expected = np.concatenate([copy.expected for copy in copies])
+        got = np.concatenate(
+            [copy.prediction.values for copy in copies if copy.prediction is not None]
+        )
         differ = _disagreements(expected, got)
         if differ:
             metrics.shadow_disagreements.inc(differ)
