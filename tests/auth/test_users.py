@@ -49,6 +49,9 @@ async def test_admin_creates_lists_and_changes_users(platform: Platform, admin_t
 async def test_role_change_ends_old_tokens(platform: Platform, admin_token: str) -> None:
     password = await platform.create_user(admin_token, "dave", "editor")
     token = await platform.login("dave", password)
+    # Used once first, so the gate has built (and kept) this token's principal.
+    before = await platform.client.get("/api/v1/users/me", headers=bearer(token))
+    assert before.json()["role"] == "editor"
     await platform.client.patch(
         "/api/v1/users/dave", json={"role": "viewer"}, headers=bearer(admin_token)
     )
