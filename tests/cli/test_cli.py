@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -19,6 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli.main import app
+from tests.cli.live_server import LiveServer, clean_env, free_port
+from tests.cli.live_server import running_up as start_up
 
 runner = CliRunner()
 MLOPS = [sys.executable, "-m", "mlops.cli.main"]
@@ -26,16 +25,7 @@ STRONG = "Correct-Horse-Battery-9"
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
-    env.update(MLOPS_DATA_DIR=str(tmp_path / "data"), MLOPS_LOG_JSON="false", **extra)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return clean_env(tmp_path / "data", **extra)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +75,7 @@ def test_production_start_is_refused_without_secrets(tmp_path: Path, command: st
     for extra, message in cases:
         env = _env(tmp_path, MLOPS_ENVIRONMENT="production", **extra)
         result = subprocess.run(
-            [*MLOPS, command, "--port", str(_free_port())],
+            [*MLOPS, command, "--port", str(free_port())],
             env=env,
             capture_output=True,
             text=True,
@@ -97,7 +87,7 @@ def test_production_start_is_refused_without_secrets(tmp_path: Path, command: st
 
 def test_api_refuses_a_schema_that_is_behind(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*MLOPS, "api", "--port", str(_free_port())],
+        [*MLOPS, "api", "--port", str(free_port())],
         env=_env(tmp_path),
         capture_output=True,
         text=True,
@@ -108,38 +98,14 @@ def test_api_refuses_a_schema_that_is_behind(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def running_up(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """``mlops up`` as a user starts it; yields (url, generated admin password)."""
-    port = _free_port()
-    log = tmp_path / "up.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [*MLOPS, "up", "--port", str(port)],
-            env=_env(tmp_path, COLUMNS="200"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"mlops up did not answer: {log.read_text()}")
-        match = re.search(r"created with password (\S+)", log.read_text())
-        assert match, log.read_text()
-        yield url, match.group(1)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+def running_up(tmp_path: Path) -> Iterator[LiveServer]:
+    """``mlops up`` as a user starts it (its output in ``tmp_path / "up.log"``)."""
+    with start_up(tmp_path) as server:
+        yield server
 
 
-def test_up_serves_the_guide_walkthrough(running_up: tuple[str, str], tmp_path: Path) -> None:
-    url, password = running_up
+def test_up_serves_the_guide_walkthrough(running_up: LiveServer, tmp_path: Path) -> None:
+    url, password = running_up.url, running_up.admin_password
     assert httpx.get(f"{url}/ready").json()["status"] == "ok"
     login = httpx.post(f"{url}/api/v1/auth/login", json={"username": "admin", "password": password})
     assert login.status_code == 200
@@ -166,3 +132,22 @@ def test_up_serves_the_guide_walkthrough(running_up: tuple[str, str], tmp_path: 
     assert not creds.exists()
     revoked = httpx.get(f"{url}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
     assert revoked.status_code == 200  # logout revoked only the CLI's own token
+
+
+def test_the_commands_up_prints_work_when_pasted(running_up: LiveServer, tmp_path: Path) -> None:
+    printed = (tmp_path / "up.log").read_text()
+    login = re.search(r"Log in: +(.+)", printed)
+    predict = re.search(r"Predict: +(.+)", printed)
+    assert login and predict, printed
+    password = f'"password":"{running_up.admin_password}"'
+    script = login.group(1).replace('"password":"..."', password) + "\n" + predict.group(1)
+    deadline = time.monotonic() + 30
+    while True:  # the demo model loads in the background after the first start
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        answer = json.loads(result.stdout)
+        if "predictions" in answer or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert answer["model"] == "demo", answer
+    assert len(answer["predictions"]) == 1

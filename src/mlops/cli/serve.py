@@ -97,14 +97,16 @@ def _announce(settings: Settings, host: str, port: int, admin: AdminCreated | No
         )
     elif admin:
         console.print(f"  First admin [bold]{admin.username}[/] created from MLOPS_ADMIN_PASSWORD.")
+    # Double quotes around the header, so a shell expands $TOKEN when this is pasted.
     console.print(
-        f"  Predict:   curl -X POST {url}/api/v1/models/predict -H 'Authorization: Bearer $TOKEN' "
+        f"  Log in:    TOKEN=$(curl -s -X POST {url}/api/v1/auth/login "
+        "-H 'Content-Type: application/json' "
+        f'-d \'{{"username":"{settings.admin_username}","password":"..."}}\' '
+        "| python3 -c 'import sys,json; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f"  or:        mlops login --url {url}\n"
+        f"  Predict:   curl -X POST {url}/api/v1/models/predict "
+        '-H "Authorization: Bearer $TOKEN" '
         "-H 'Content-Type: application/json' -d '{\"data\": [[1,2,3,4,5]]}'"
-    )
-    console.print(
-        f"  Log in:    curl -X POST {url}/api/v1/auth/login -H 'Content-Type: application/json' "
-        f'-d \'{{"username":"{settings.admin_username}","password":"..."}}\'\n'
-        f"  or:        mlops login --url {url}"
     )
 
 
