@@ -118,21 +118,31 @@ class DataPlane:
         alias: str | None = None,
         routing_key: str | None = None,
         array: np.ndarray | None = None,
+        may_hold_booleans: bool = True,
     ) -> PredictResult:
-        """Validate, route and run. ``array`` is a decoded tensor (V2) instead of rows."""
+        """Validate, route and run. ``array`` is a decoded tensor (V2) instead of rows;
+        ``may_hold_booleans``: see ``rows_to_array``."""
         start = time.perf_counter()
         loaded, route, is_canary = await self.select(
             name, version=version, alias=alias, routing_key=routing_key
         )
         metrics = loaded.metrics
         try:
-            convert = rows_to_array if array is None else check_array
-            x = convert(
-                data if array is None else array,
-                loaded.spec.signature,
-                model_format=loaded.spec.format,
-                max_rows=self.max_rows,
-            )
+            if array is None:
+                x = rows_to_array(
+                    data,
+                    loaded.spec.signature,
+                    model_format=loaded.spec.format,
+                    max_rows=self.max_rows,
+                    may_hold_booleans=may_hold_booleans,
+                )
+            else:
+                x = check_array(
+                    array,
+                    loaded.spec.signature,
+                    model_format=loaded.spec.format,
+                    max_rows=self.max_rows,
+                )
         except PlatformError:
             metrics.invalid.inc()
             raise

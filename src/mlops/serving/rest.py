@@ -17,6 +17,7 @@ from mlops.api.deps import bearer_credential
 from mlops.errors import BadRequest, Invalid
 from mlops.registry.schemas import NAME_PATTERN
 from mlops.serving.dataplane import DataPlane, PredictResult, check_probabilities
+from mlops.serving.validation import invalid_json_message
 
 router = APIRouter(prefix="/api/v1", tags=["inference"])
 
@@ -53,11 +54,14 @@ _BODY_DOC = {
 }
 
 
-def _parse(body: bytes) -> tuple[Any, bool]:
+def _parse(body: bytes) -> tuple[Any, bool, bool]:
+    """(data, return_probabilities, whether the rows may hold JSON booleans)."""
     try:
         payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("request body is not valid JSON", code="invalid_json") from None
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(
+            invalid_json_message("request body", body, exc), code="invalid_json"
+        ) from None
     if not isinstance(payload, dict) or "data" not in payload:
         raise Invalid(
             'expected a JSON object {"data": [[...], ...]} with one row per prediction',
@@ -69,7 +73,9 @@ def _parse(body: bytes) -> tuple[Any, bool]:
     probabilities = payload.get("return_probabilities", False)
     if not isinstance(probabilities, bool):
         raise Invalid("return_probabilities must be true or false", code="invalid_input")
-    return payload["data"], probabilities
+    # Any true/false in the text beyond return_probabilities' own may be in the rows.
+    literals = body.count(b"true") + body.count(b"false")
+    return payload["data"], probabilities, literals > ("return_probabilities" in payload)
 
 
 def _answer_bytes(result: PredictResult, with_probabilities: bool) -> bytes:
@@ -96,13 +102,14 @@ async def run_predict(
     """The predict call shared by the fast path and the documented route: (JSON, version)."""
     if version is not None and alias is not None:
         raise Invalid("give ?version or ?alias, not both", code="invalid_input")
-    data, with_probabilities = _parse(body)
+    data, with_probabilities, may_hold_booleans = _parse(body)
     result = await plane.predict(
         name or plane.default_model(),
         data,
         version=version,
         alias=alias,
         routing_key=routing_key,
+        may_hold_booleans=may_hold_booleans,
     )
     if with_probabilities:
         check_probabilities(result.loaded)

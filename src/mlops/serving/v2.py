@@ -28,6 +28,7 @@ from mlops.serving.codecs import (
     take_binary,
 )
 from mlops.serving.dataplane import DataPlane, PredictResult
+from mlops.serving.validation import invalid_json_message
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN)]
@@ -230,8 +231,9 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
     head, binary = split_binary(await request.body(), request.headers.get(HEADER_LENGTH))
     try:
         payload = orjson.loads(head)
-    except orjson.JSONDecodeError:
-        raise BadRequest("the inference request is not valid JSON", code="invalid_json") from None
+    except orjson.JSONDecodeError as exc:
+        message = invalid_json_message("the inference request", head, exc)
+        raise BadRequest(message, code="invalid_json") from None
     if not isinstance(payload, dict):
         raise Invalid("the inference request must be a JSON object", code="invalid_input")
     result = await plane.predict(

@@ -18,6 +18,14 @@ from mlops.modelformats import Signature
 MISSING_OK_FORMATS = frozenset({"xgboost", "lightgbm"})
 
 
+def invalid_json_message(what: str, text: bytes, error: Exception) -> str:
+    """What orjson found wrong (and where), plus the usual cause with numbers."""
+    hint = ""
+    if b"NaN" in text or b"Infinity" in text:
+        hint = " (NaN and Infinity are not JSON numbers)"
+    return f"{what} is not valid JSON: {error}{hint}"
+
+
 def _features(signature: Signature) -> str:
     names = signature.feature_names
     if names:
@@ -42,7 +50,9 @@ def _first_problem(rows: list[Any], signature: Signature, allow_missing: bool) -
         for column, value in enumerate(row):
             if value is None and allow_missing:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool):
+                return _boolean(index, column, value)
+            if not isinstance(value, int | float):
                 return Invalid(
                     f"row {index}, feature {column}: {value!r} is not a number",
                     code="invalid_input",
@@ -52,6 +62,23 @@ def _first_problem(rows: list[Any], signature: Signature, allow_missing: bool) -
                     f"row {index}, feature {column}: NaN and infinity are not accepted",
                     code="invalid_input",
                 )
+    return None
+
+
+def _boolean(index: int, column: int | str, value: bool) -> Invalid:
+    return Invalid(
+        f"row {index}, feature {column}: {str(value).lower()} is not a number (send 1 or 0)",
+        code="invalid_input",
+    )
+
+
+def _first_boolean(rows: list[Any]) -> Invalid | None:
+    """numpy reads ``[true, 2.5]`` as ``[1.0, 2.5]``: JSON booleans are found by a walk."""
+    for index, row in enumerate(rows):
+        if isinstance(row, list):
+            for column, value in enumerate(row):
+                if isinstance(value, bool):
+                    return _boolean(index, column, value)
     return None
 
 
@@ -86,9 +113,19 @@ def _from_records(records: list[Any], signature: Signature) -> list[Any]:
 
 
 def rows_to_array(
-    data: Any, signature: Signature, *, model_format: str, max_rows: int
+    data: Any,
+    signature: Signature,
+    *,
+    model_format: str,
+    max_rows: int,
+    may_hold_booleans: bool = True,
 ) -> np.ndarray:
-    """``data`` (rows of numbers, or of ``{feature: value}``) as a 2-D array for the model."""
+    """``data`` (rows of numbers, or of ``{feature: value}``) as a 2-D array for the model.
+
+    ``may_hold_booleans=False`` skips the walk that refuses JSON ``true``/``false``: the
+    caller knows that the request's text has none (a search of the raw body costs far
+    less than the walk).
+    """
     if not isinstance(data, list) or not data:
         raise Invalid(
             f"'data' must be a non-empty list of rows, each with {_features(signature)}",
@@ -102,6 +139,10 @@ def rows_to_array(
         )
     if isinstance(data[0], dict):
         data = _from_records(data, signature)
+    if may_hold_booleans:
+        boolean = _first_boolean(data)
+        if boolean is not None:
+            raise boolean
     allow_missing = model_format in MISSING_OK_FORMATS
     try:
         array = np.array(data)
