@@ -31,6 +31,31 @@ async def _check_version(session: AsyncSession, model: RegisteredModel, version:
         )
 
 
+async def _check_routes(
+    session: AsyncSession, model: RegisteredModel, policy: DeploymentPolicy
+) -> None:
+    """Refuse a policy that would serve nothing, or compare a version with itself."""
+    primary = await find_alias(session=session, model=model, alias=policy.alias)
+    if primary is None:
+        # Applied, it would leave the model without a servable version at once.
+        raise Conflict(
+            f"alias {policy.alias!r} of {model.name!r} points at no version: release one "
+            f"first (PUT /api/v1/models/{model.name}/aliases/{policy.alias} "
+            '{"version": N})',
+            code="alias_not_set",
+        )
+    for role, route in (("canary", policy.canary), ("shadow", policy.shadow)):
+        if route is None:
+            continue
+        await _check_version(session, model, route.version)
+        if route.version == primary[1]:
+            raise Conflict(
+                f"version {route.version} already takes the traffic (alias "
+                f"{policy.alias!r}): a {role} needs another version",
+                code=f"{role}_is_primary",
+            )
+
+
 async def set_policy(
     *,
     session: AsyncSession,
@@ -39,10 +64,7 @@ async def set_policy(
     model: RegisteredModel,
     policy: DeploymentPolicy,
 ) -> Deployment:
-    if policy.canary is not None:
-        await _check_version(session, model, policy.canary.version)
-    if policy.shadow is not None:
-        await _check_version(session, model, policy.shadow.version)
+    await _check_routes(session, model, policy)
     deployment = await get_deployment(session=session, model=model)
     before = None if deployment is None else deployment.policy
     new_policy = policy.model_dump(mode="json")
