@@ -9,7 +9,9 @@ from mlops.config import Settings
 from mlops.context import create_context
 from mlops.db.schema import head_revision, schema_status, upgrade_database
 
-app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app = typer.Typer(
+    help="Database schema migrations.", no_args_is_help=True, rich_markup_mode="markdown"
+)
 
 
 @app.command()

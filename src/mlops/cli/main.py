@@ -11,6 +11,8 @@ app = typer.Typer(
     name="mlops",
     help="MLOps platform: model registry, deployments and inference behind one API.",
     no_args_is_help=True,
+    # Markdown: docstrings wrap to the terminal instead of keeping their line breaks.
+    rich_markup_mode="markdown",
     add_completion=False,
 )
 app.command()(serve.up)

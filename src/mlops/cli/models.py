@@ -26,6 +26,8 @@ from mlops.credentials import load_credentials
 app = typer.Typer(
     help="Register, upload, release and download models (talks to the platform's API).",
     no_args_is_help=True,
+    # Markdown: docstrings wrap to the terminal instead of keeping their line breaks.
+    rich_markup_mode="markdown",
 )
 
 UrlOption = Annotated[

@@ -19,6 +19,8 @@ from mlops.db.session import transaction
 app = typer.Typer(
     help="Manage users in the platform's database (needs the database settings).",
     no_args_is_help=True,
+    # Markdown: docstrings wrap to the terminal instead of keeping their line breaks.
+    rich_markup_mode="markdown",
 )
 CLI_ACTOR = Principal(user_id=0, username="cli", role=Role.admin, via="token")
 
