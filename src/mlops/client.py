@@ -354,6 +354,17 @@ class Client:
             "POST", f"/api/v1/models/{_segment(name)}/aliases/{_segment(alias)}/rollback"
         )
 
+    # -- deployment policies ---------------------------------------------------
+
+    def get_deployment(self, name: str) -> dict[str, Any]:
+        """``{"model", "policy", "primary_version", "status", "updated_by", "updated_at"}``."""
+        return self._json("GET", f"/api/v1/models/{_segment(name)}/deployment")
+
+    def set_deployment(self, name: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+        """Editors: replace the policy (``alias``, ``canary``, ``shadow``, ``guard``);
+        every model server applies it within seconds. Same answer as ``get_deployment``."""
+        return self._json("PUT", f"/api/v1/models/{_segment(name)}/deployment", json=dict(policy))
+
     # -- default model and predictions -----------------------------------------
 
     def set_default_model(self, name: str) -> dict[str, Any]:

@@ -91,6 +91,7 @@ def cli_env(server: LiveServer, token: str, tmp_path: Path) -> dict[str, str]:
         ["rollback"],
         ["download"],
         ["convert"],
+        ["deploy"],
     ],
 )
 def test_every_models_command_has_help(command: list[str]) -> None:
@@ -331,6 +332,41 @@ def test_cli_release_cycle(cli_env: dict[str, str], models_dir: Path, tmp_path: 
     into_dir = _cli(["download", "fraud", "1", "-o", str(tmp_path)], cli_env)
     assert into_dir.exit_code == 0, into_dir.output
     assert (tmp_path / "fraud-v1-a.skops").read_bytes() == (models_dir / "a.skops").read_bytes()
+
+
+def test_cli_deploys_a_canary_with_a_guard_and_a_shadow(
+    cli_env: dict[str, str], client: Client, models_dir: Path
+) -> None:
+    for file in ("a.skops", "b.skops"):
+        assert _cli(["push", str(models_dir / file), "--name", "ship"], cli_env).exit_code == 0
+    assert _cli(["alias", "ship", "production", "1"], cli_env).exit_code == 0
+
+    canary = _cli(["deploy", "ship", "--canary", "2", "--percent", "25", "--guard"], cli_env)
+    assert canary.exit_code == 0, canary.output
+    assert "ship: production→v1; canary v2 25%; guard (errors <= 0.01, p95 <= 50 ms" in (
+        canary.output
+    )
+    policy = client.get_deployment("ship")["policy"]
+    assert policy["canary"] == {"version": 2, "percent": 25.0}
+    assert policy["guard"]["min_requests"] == 100
+
+    shadow = _cli(["deploy", "ship", "--shadow", "2"], cli_env)  # replaces the canary
+    assert shadow.exit_code == 0, shadow.output
+    assert client.get_deployment("ship")["policy"]["canary"] is None
+    shown = _cli(["show", "ship"], cli_env)
+    assert "deployment: production→v1; shadow v2" in shown.output, shown.output
+    # The table is cut to the test terminal's 80 columns.
+    assert re.search(r"v1\s.*skops\s.*onnxrun", shown.output), shown.output
+
+    same = _cli(["deploy", "ship", "--canary", "1"], cli_env)
+    assert same.exit_code == 1
+    assert "a canary needs another version" in same.output
+    lone_guard = _cli(["deploy", "ship", "--guard"], cli_env)
+    assert lone_guard.exit_code == 1
+    assert "--guard watches a canary" in lone_guard.output
+    plain = _cli(["deploy", "ship"], cli_env)
+    assert plain.exit_code == 0, plain.output
+    assert plain.output.strip() == "ship: production→v1"
 
 
 def test_cli_converts_pickles_and_the_server_refuses_them(

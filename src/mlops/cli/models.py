@@ -54,7 +54,7 @@ PICKLE_WARNING = (
 )
 
 
-def _client(url: str | None, token: str | None) -> Client:
+def client_for(url: str | None, token: str | None) -> Client:
     """A client for --url/--token (or MLOPS_URL/MLOPS_TOKEN), else the kept login."""
     creds = load_credentials()
     if creds is not None:
@@ -70,7 +70,7 @@ def _client(url: str | None, token: str | None) -> Client:
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def reporting_errors() -> Iterator[None]:
     """The server's message and exit 1 instead of a traceback."""
     try:
         yield
@@ -129,6 +129,28 @@ def _signature(version: dict[str, Any], *, short: bool = False) -> str:
     return text
 
 
+def describe_deployment(deployment: dict[str, Any]) -> str:
+    """One line: what takes the traffic, and the canary, shadow and guard if any."""
+    policy = deployment["policy"]
+    primary = deployment["primary_version"]
+    parts = [f"{policy['alias']}→{'v' + str(primary) if primary else '(no version)'}"]
+    if policy.get("canary"):
+        canary = policy["canary"]
+        parts.append(f"canary v{canary['version']} {canary['percent']:g}%")
+    if policy.get("shadow"):
+        parts.append(f"shadow v{policy['shadow']['version']}")
+    if policy.get("guard"):
+        guard = policy["guard"]
+        parts.append(
+            f"guard (errors <= {guard['max_error_rate']:g}, p95 <= {guard['max_p95_ms']:g} ms "
+            f"over {guard['window_s']:g} s, from {guard['min_requests']} requests)"
+        )
+    rollback = deployment["status"].get("canary_rollback")
+    if rollback:
+        parts.append(f"canary v{rollback['version']} rolled back: {rollback['reason']}")
+    return "; ".join(parts)
+
+
 @app.command()
 def create(
     name: NameArg,
@@ -141,7 +163,7 @@ def create(
 ) -> None:
     """Register a new model (versions are added with `mlops models push`)."""
     tags = _parse_tags(tag or [])
-    with _errors(), _client(url, token) as client:
+    with reporting_errors(), client_for(url, token) as client:
         model = client.create_model(name, description=description, tags=tags)
     console.print(f"created model [bold]{model['name']}[/]")
 
@@ -157,7 +179,7 @@ def list_models(
     token: TokenOption = None,
 ) -> None:
     """List models with their latest version, aliases and tags."""
-    with _errors(), _client(url, token) as client:
+    with reporting_errors(), client_for(url, token) as client:
         page = client.list_models(prefix=prefix, tag=tag, limit=limit)
     table = Table("name", "latest", "aliases", "tags")
     for model in page["items"]:
@@ -176,18 +198,21 @@ def list_models(
 @app.command()
 def show(name: NameArg, url: UrlOption = None, token: TokenOption = None) -> None:
     """Show a model, its aliases and its versions."""
-    with _errors(), _client(url, token) as client:
+    with reporting_errors(), client_for(url, token) as client:
         model = client.get_model(name)
         versions = client.list_versions(name)["items"]
+        deployment = client.get_deployment(name)
     console.print(f"[bold]{model['name']}[/]  {model['description']}")
     if model["tags"]:
         console.print(f"tags: {_tags(model['tags'])}")
     console.print(f"aliases: {_aliases(model) or '(none)'}")
-    table = Table("version", "format", "aliases", "signature", "created", "by")
+    console.print(f"deployment: {describe_deployment(deployment)}")
+    table = Table("version", "format", "runtime", "aliases", "signature", "created", "by")
     for version in versions:
         table.add_row(
             f"v{version['version']}",
             version["format"],
+            version["runtime"].get("serving_runtime", "-"),
             ", ".join(version["aliases"]),
             _signature(version, short=True),
             version["created_at"][:19].replace("T", " "),
@@ -235,7 +260,11 @@ def push(
             fail(f"{metadata} must hold a JSON object")
     if description is not None:
         meta["description"] = description
-    with _errors(), _client(url, token) as client, _transfer(f"uploading {file.name}") as bar:
+    with (
+        reporting_errors(),
+        client_for(url, token) as client,
+        _transfer(f"uploading {file.name}") as bar,
+    ):
         version = client.push(file, name, alias=alias, metadata=meta, progress=bar)
     console.print(f"pushed [bold]{name}[/] v{version['version']}")
     console.print(f"  sha256:    {version['sha256']}")
@@ -257,7 +286,7 @@ def alias(
     """Point ALIAS of model NAME at VERSION (a release), or remove it with --delete."""
     if delete == (version is not None):
         fail("give either VERSION or --delete")
-    with _errors(), _client(url, token) as client:
+    with reporting_errors(), client_for(url, token) as client:
         if version is None:
             client.delete_alias(name, alias_name)
             console.print(f"removed alias {alias_name} of {name}")
@@ -271,7 +300,7 @@ def rollback(
     name: NameArg, alias_name: AliasArg, url: UrlOption = None, token: TokenOption = None
 ) -> None:
     """Move ALIAS back to the version it pointed at before its last move."""
-    with _errors(), _client(url, token) as client:
+    with reporting_errors(), client_for(url, token) as client:
         moved = client.rollback(name, alias_name)
     _print_moved(moved)
 
@@ -294,7 +323,7 @@ def download(
     token: TokenOption = None,
 ) -> None:
     """Download a version's model file; its sha256 is checked against the server's."""
-    with _errors(), _client(url, token) as client:
+    with reporting_errors(), client_for(url, token) as client:
         info = client.get_version(name, version)
         dest = output or Path(f"{name}-v{version}-{info['filename']}")
         if dest.is_dir():
