@@ -12,7 +12,7 @@ import inspect
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import redis
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
-from mlops.api.app import create_app
+from mlops.api.app import ALL_COMPONENTS, create_app
 from mlops.bootstrap import ensure_first_admin
 from mlops.config import Settings, load_settings
 from mlops.context import PlatformContext, create_context
@@ -193,13 +193,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def start_platform(settings: Settings) -> AsyncIterator[Platform]:
+async def start_platform(
+    settings: Settings, components: Collection[str] = ALL_COMPONENTS
+) -> AsyncIterator[Platform]:
     ctx = create_context(settings)
     try:
         await ensure_first_admin(ctx)
     finally:
         await ctx.close()
-    app = create_app(settings)
+    app = create_app(settings, components=components)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.9", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

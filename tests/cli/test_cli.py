@@ -85,6 +85,21 @@ def test_production_start_is_refused_without_secrets(tmp_path: Path, command: st
         assert message in result.stderr
 
 
+@pytest.mark.parametrize("command", ["api", "model-server"])
+def test_a_process_apart_needs_redis_outside_development(tmp_path: Path, command: str) -> None:
+    secrets = {"MLOPS_SECRET_KEY": "s" * 40, "MLOPS_ADMIN_PASSWORD": STRONG}
+    result = subprocess.run(
+        [*MLOPS, command, "--port", str(free_port())],
+        env=_env(tmp_path, MLOPS_ENVIRONMENT="production", **secrets),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "MLOPS_REDIS_URL is unset" in result.stderr
+    assert "Set MLOPS_REDIS_URL, or run `mlops up`" in result.stderr
+
+
 def test_api_refuses_a_schema_that_is_behind(tmp_path: Path) -> None:
     result = subprocess.run(
         [*MLOPS, "api", "--port", str(free_port())],

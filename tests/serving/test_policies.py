@@ -250,3 +250,26 @@ async def test_quiet_polls_skip_the_catalog_unless_its_generation_moved(
 
     async for platform in start_platform(registry_settings(catalog_poll_seconds=0.2)):
         await _check_quiet_polls(platform)
+
+
+async def test_a_model_server_alone_follows_changes_made_elsewhere(
+    registry_settings: Any, model_files: dict[str, Path]
+) -> None:
+    """``mlops model-server`` beside ``mlops api``: with Redis, changes arrive by pub/sub;
+    without it (development only), by re-reading the database on every poll."""
+    from tests.conftest import start_platform
+
+    settings = registry_settings(catalog_poll_seconds=0.2)
+    async for api in start_platform(settings):
+        token = await api.login()
+        await release(api, token, "m", [model_files["onnx"], model_files["skops"]])
+        async for alone in start_platform(settings, components={"serving"}):
+            assert (await _versions(alone, token, 1)) == [1]
+            moved = await api.client.put(
+                "/api/v1/models/m/aliases/production", json={"version": 2}, headers=bearer(token)
+            )
+            assert moved.status_code == 200
+            deadline = time.monotonic() + 2
+            while (await _versions(alone, token, 1)) != [2]:
+                assert time.monotonic() < deadline, "the alias move did not arrive within 2 s"
+                await asyncio.sleep(0.05)

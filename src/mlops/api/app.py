@@ -46,7 +46,7 @@ GC_THRESHOLDS = (10_000, 20, 20)
 
 
 def _serving_engine(
-    settings: Settings, ctx: PlatformContext, registry: CollectorRegistry
+    settings: Settings, ctx: PlatformContext, registry: CollectorRegistry, *, with_api: bool
 ) -> ServingEngine:
     return ServingEngine(
         catalog=DatabaseCatalog(sessions=ctx.sessions, kv=ctx.kv, settings=settings),
@@ -61,6 +61,9 @@ def _serving_engine(
         ),
         max_rows=settings.max_predict_rows,
         poll_seconds=settings.catalog_poll_seconds,
+        # Registry writes bump the generation in ctx.kv: seen here if it is shared, or if
+        # the API writes in this process.
+        sees_every_change=ctx.kv.shared or with_api,
     )
 
 
@@ -103,7 +106,7 @@ def create_app(
             app.state.ctx = ctx
             registry.register(PoolCollector(ctx.engine))
             if serving:
-                engine = _serving_engine(settings, ctx, registry)
+                engine = _serving_engine(settings, ctx, registry, with_api="api" in components)
                 app.state.dataplane = engine.dataplane
                 await engine.start()
                 app.state.serving_ready = True

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from mlops.api.app import ALL_COMPONENTS, create_app
 from mlops.bootstrap import AdminCreated, check_startup_settings, ensure_first_admin
-from mlops.cli.common import ConfigOption, console, fail, run, settings_from
+from mlops.cli.common import ConfigOption, console, err_console, fail, run, settings_from
 from mlops.config import Settings
 from mlops.context import create_context
 from mlops.db.schema import schema_status, upgrade_database
@@ -145,6 +145,7 @@ def api(
     """Run the API server alone (for Kubernetes). Refuses to start on an old schema:
     run `mlops db upgrade` first (a one-off Job)."""
     settings = _startup_settings(config)
+    _check_shared_state(settings, "the API server")
     admin = run(_prepare(settings, migrate=False))
     _announce(settings, host, port, admin)
     _serve(settings, host, port, frozenset({"api"}))
@@ -158,9 +159,26 @@ def model_server(
     """Run the model server alone (for Kubernetes): REST predict and the Open Inference
     Protocol, on the same paths as in `mlops up`. Refuses to start on an old schema."""
     settings = _startup_settings(config)
+    _check_shared_state(settings, "the model server")
     run(_check_schema(settings))
     console.print(f"[bold green]Model server[/] at http://{host}:{port} ({settings.environment})")
     _serve(settings, host, port, frozenset({"serving"}))
+
+
+def _check_shared_state(settings: Settings, role: str) -> None:
+    """A process that runs apart from the others needs Redis to hear what they change."""
+    if settings.redis_url is not None:
+        return
+    message = (
+        f"{role} runs as its own process but MLOPS_REDIS_URL is unset: logouts, user "
+        "changes, alias moves, deployment policies and canary rollbacks made by other "
+        "processes reach it late (registry changes by polling the database every "
+        f"{settings.catalog_poll_seconds:g} s, MLOPS_CATALOG_POLL_SECONDS; cached tokens and "
+        "users after their cache time). Set MLOPS_REDIS_URL, or run `mlops up`."
+    )
+    if not settings.is_development:
+        fail(message, 2)
+    err_console.print(f"[bold yellow]warning:[/] {message}")
 
 
 async def _check_schema(settings: Settings) -> None:

@@ -39,7 +39,11 @@ class ServingEngine:
         batching: BatchingConfig,
         max_rows: int,
         poll_seconds: float,
+        sees_every_change: bool = True,
     ) -> None:
+        """``sees_every_change``: the registry generation in ``kv`` moves with every change
+        (Redis, or the in-process store of ``mlops up``, where the API writes in this very
+        process). When False (a model server alone without Redis), every poll re-reads."""
         self.metrics = ServingMetrics(registry)
         self.manager = ModelManager(
             catalog=catalog,
@@ -53,6 +57,7 @@ class ServingEngine:
         )
         self._kv = kv
         self._poll_seconds = poll_seconds
+        self._sees_every_change = sees_every_change
         self._changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -83,7 +88,8 @@ class ServingEngine:
             try:
                 # A re-read costs tens of milliseconds of event-loop time: on a quiet poll,
                 # skip it unless the generation moved, and do a full one now and then.
-                if not notified and generation == seen and quiet_polls < FULL_REFRESH_EVERY:
+                quiet = not notified and generation == seen and self._sees_every_change
+                if quiet and quiet_polls < FULL_REFRESH_EVERY:
                     quiet_polls += 1
                     continue
                 quiet_polls = 0
