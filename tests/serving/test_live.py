@@ -104,6 +104,17 @@ def test_v2_errors(live: tuple[LiveServer, str]) -> None:
         headers=headers,
     )
     assert bad_type.status_code == 422
+    boolean = httpx.post(
+        f"{server.url}/v2/models/demo/infer",
+        json={
+            "inputs": [
+                {"name": "input", "shape": [1, 5], "datatype": "FP32", "data": [1, 2, 3, 4, True]}
+            ]
+        },
+        headers=headers,
+    )
+    assert boolean.status_code == 422
+    assert "true/false are not numbers" in boolean.json()["error"]["message"]
 
 
 def test_sigterm_loses_no_request_in_flight(tmp_path: Path) -> None:

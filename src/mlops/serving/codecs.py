@@ -48,8 +48,54 @@ def _shape(raw: Any) -> tuple[int, ...]:
     return tuple(raw)
 
 
-def decode_input(tensor: Any, binary: memoryview | None) -> np.ndarray:
-    """One request input as an array (numeric datatypes only: models take numbers)."""
+# JSON values of each kind that a datatype of each kind takes without losing anything.
+_TAKES = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
+_FOUND = {"b": "true/false", "f": "fractional numbers", "U": "strings", "O": "mixed values"}
+
+
+def _holds_boolean(data: Any) -> bool:
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bool):
+            return True
+        if isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _json_values(name: str, datatype: str, data: Any, may_hold_booleans: bool) -> np.ndarray:
+    """``data`` as ``datatype``, refusing what numpy would silently change: 5.5 or
+    ``true`` in an INT64 tensor, 300 in an INT8 one, ``"1"`` anywhere."""
+    dtype = DATATYPES[datatype]
+    not_all = f"input {name!r}: 'data' is not all {datatype}"
+    try:
+        natural = np.asarray(data)
+    except (ValueError, TypeError):
+        raise Invalid(not_all, code="invalid_input") from None
+    if natural.size == 0:
+        return natural.astype(dtype)
+    if natural.dtype.kind not in _TAKES[dtype.kind]:
+        found = _FOUND.get(natural.dtype.kind, "other values")
+        raise Invalid(f"{not_all}: it holds {found}", code="invalid_input")
+    if dtype.kind != "b" and may_hold_booleans and _holds_boolean(data):
+        raise Invalid(f"{not_all}: true/false are not numbers", code="invalid_input")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if natural.min() < info.min or natural.max() > info.max:
+            raise Invalid(
+                f"{not_all}: values must lie in {info.min}..{info.max}", code="invalid_input"
+            )
+    return natural.astype(dtype)
+
+
+def decode_input(
+    tensor: Any, binary: memoryview | None, *, may_hold_booleans: bool = True
+) -> np.ndarray:
+    """One request input as an array (numeric datatypes only: models take numbers).
+
+    ``may_hold_booleans=False``: the request's JSON text has no ``true``/``false``, so the
+    walk that looks for them in a numeric tensor's ``data`` is skipped."""
     if not isinstance(tensor, dict):
         raise Invalid("each input must be an object", code="invalid_input")
     name = tensor.get("name", "?")
@@ -74,12 +120,7 @@ def decode_input(tensor: Any, binary: memoryview | None) -> np.ndarray:
     data = tensor.get("data")
     if data is None:
         raise Invalid(f"input {name!r} has neither 'data' nor binary data", code="invalid_input")
-    try:
-        array = np.asarray(data, dtype=dtype)
-    except (ValueError, TypeError):
-        raise Invalid(
-            f"input {name!r}: 'data' is not all {datatype}", code="invalid_input"
-        ) from None
+    array = _json_values(name, datatype, data, may_hold_booleans)
     if array.size != count:
         raise Invalid(
             f"input {name!r}: {array.size} values do not fill shape {list(shape)}",

@@ -143,7 +143,9 @@ async def version_ready(name: ModelName, version: str, request: Request) -> JSON
     return await _ready(request, name, _version_number(version))
 
 
-def _inputs(payload: dict[str, Any], binary: memoryview | None) -> np.ndarray:
+def _inputs(
+    payload: dict[str, Any], binary: memoryview | None, may_hold_booleans: bool
+) -> np.ndarray:
     inputs = payload.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise Invalid("'inputs' must be a non-empty list of tensors", code="invalid_input")
@@ -154,7 +156,7 @@ def _inputs(payload: dict[str, Any], binary: memoryview | None) -> np.ndarray:
         chunk = None
         if "binary_data_size" in params:
             chunk, offset = take_binary(binary, offset, params["binary_data_size"])
-        arrays.append(decode_input(tensor, chunk))
+        arrays.append(decode_input(tensor, chunk, may_hold_booleans=may_hold_booleans))
     if len(arrays) == 1:
         return arrays[0]
     # One [rows, 1] tensor per feature, in signature order.
@@ -241,7 +243,7 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
         None,
         version=version,
         routing_key=request.headers.get("x-routing-key"),
-        array=_inputs(payload, binary),
+        array=_inputs(payload, binary, b"true" in head or b"false" in head),
     )
     return _response(payload, result)
 
