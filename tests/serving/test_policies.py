@@ -184,6 +184,15 @@ async def test_a_version_that_fails_to_load_never_takes_traffic(
         await serving.client.get("/api/v1/models/m/deployment", headers=bearer(admin_token))
     ).json()
     assert "2" in deployment["status"]["load_failures"]
+    # Asked for by number, it answers 503 with the reason, without another attempt (the
+    # next is due LOAD_RETRY_SECONDS later), however often it is asked for.
+    for _ in range(3):
+        explicit = await serving.client.post(
+            "/api/v1/models/m/predict?version=2", json=ROW, headers=bearer(admin_token)
+        )
+        assert explicit.status_code == 503
+        assert explicit.json()["error"]["code"] == "model_load_failed"
+    await refresh(serving)
     assert (
         'mlops_model_load_failures_total{model="m",version="2"} 1.0'
         in (await serving.client.get("/metrics")).text

@@ -24,6 +24,9 @@ from mlops.serving.metrics import ServingMetrics, VersionMetrics
 from mlops.storage import ArtifactStore
 
 log = logging.getLogger("mlops.serving")
+# A version that failed to load is tried again at most this often (a storage outage
+# heals; a corrupt artifact does not, and must not be fetched on every request).
+LOAD_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class ModelManager:
         self.routes: dict[str, Route] = {}
         self.loaded: dict[tuple[str, int], LoadedVersion] = {}
         self.failed: dict[tuple[str, int], str] = {}
+        # When a failed version may be tried again (monotonic clock): without a pause,
+        # every refresh and every ?version=N request re-fetched and re-loaded it.
+        self._retry_at: dict[tuple[str, int], float] = {}
         self._threads: dict[str, InferenceThread] = {}  # one inference thread per model
         self._refresh_lock = asyncio.Lock()
         self._load_locks: dict[tuple[str, int], asyncio.Lock] = {}
@@ -125,6 +131,8 @@ class ModelManager:
         async with lock:
             if key in self.loaded:
                 return self.loaded[key]
+            if key in self.failed and time.monotonic() < self._retry_at.get(key, 0.0):
+                raise self._unavailable(spec, self.failed[key])
             try:
                 path = await self._fetch(spec)
                 runtime = await asyncio.to_thread(self._load_blocking, spec, path)
@@ -133,15 +141,13 @@ class ModelManager:
                 if key not in self.failed:
                     await self._report_failure(spec, reason)
                 self.failed[key] = reason
+                self._retry_at[key] = time.monotonic() + LOAD_RETRY_SECONDS
                 self.metrics.load_failures.labels(spec.model, str(spec.version)).inc()
                 log.error(
                     "model version failed to load",
                     extra={"model": spec.model, "version": spec.version, "reason": reason},
                 )
-                raise Unavailable(
-                    f"version {spec.version} of {spec.model!r} failed to load: {reason}",
-                    code="model_load_failed",
-                ) from None
+                raise self._unavailable(spec, reason) from None
             runner = InferenceRunner(
                 runtime,
                 batching=self.batching.enabled,
@@ -159,12 +165,20 @@ class ModelManager:
             )
             self.loaded[key] = loaded
             self.failed.pop(key, None)
+            self._retry_at.pop(key, None)
             self.metrics.loaded.labels(spec.model, str(spec.version)).set(1)
             log.info(
                 "model version loaded",
                 extra={"model": spec.model, "version": spec.version, "runtime": runtime.name},
             )
             return loaded
+
+    @staticmethod
+    def _unavailable(spec: VersionSpec, reason: str) -> Unavailable:
+        return Unavailable(
+            f"version {spec.version} of {spec.model!r} failed to load: {reason}",
+            code="model_load_failed",
+        )
 
     async def _report_failure(self, spec: VersionSpec, reason: str) -> None:
         try:
