@@ -274,6 +274,11 @@ async def test_a_model_server_alone_follows_changes_made_elsewhere(
         await release(api, token, "m", [model_files["onnx"], model_files["skops"]])
         async for alone in start_platform(settings, components={"serving"}):
             assert (await _versions(alone, token, 1)) == [1]
+            # Loaded ahead (asked for by number), so the time below is the follower's alone.
+            ahead = await alone.client.post(
+                "/api/v1/models/m/predict?version=2", json=ROW, headers=bearer(token)
+            )
+            assert ahead.status_code == 200
             moved = await api.client.put(
                 "/api/v1/models/m/aliases/production", json={"version": 2}, headers=bearer(token)
             )
