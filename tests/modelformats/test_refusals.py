@@ -176,6 +176,12 @@ def test_json_that_is_not_xgboost_is_invalid(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text('{"weights": [1, 2, 3]}')
     assert "'learner'" in _refused(path, "m.json", Invalid, "model_invalid")
+    # Uploads are stored under a temporary name: the content decides JSON or UBJSON.
+    stored = tmp_path / "upload-3f2a"
+    stored.write_text("{}")
+    message = _refused(stored, "m.json", Invalid, "model_invalid")
+    assert "JSON without a 'learner' object" in message
+    assert "UBJSON" not in message
 
 
 def test_text_that_is_not_lightgbm_is_invalid(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from mlops.errors import BadRequest, Invalid, PlatformError
 
 from .loader import open_model
 from .signature import FormatName, ModelInfo, Prediction, Signature, sample_input
+from .xgboost_format import is_ubjson
 
 FORMATS: dict[str, FormatName] = {
     ".onnx": "onnx",
@@ -137,7 +138,7 @@ def sniff(path: Path) -> str:
     if head.startswith(b"tree\n") or head.startswith(b"tree\r\n"):
         return "lightgbm"
     stripped = head.lstrip()
-    if head.startswith(b"{") and head[1:2] in (b"L", b"l", b"i", b"I", b"U", b"$", b"#"):
+    if is_ubjson(head):
         return "ubjson"
     if stripped[:1] in (b"{", b"["):
         return "json"

@@ -73,19 +73,26 @@ def xgboost_details(model: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_ubjson(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is UBJSON (an object whose first key length
+    has a UBJSON type marker) rather than JSON."""
+    return head.startswith(b"{") and head[1:2] in (b"L", b"l", b"i", b"I", b"U", b"$", b"#")
+
+
 def _check_looks_like_xgboost(path: Path) -> None:
-    if path.suffix.lower() == ".json":
-        try:
-            doc = json.loads(path.read_bytes())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _invalid(f"not valid JSON: {exc}") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("learner"), dict):
-            raise _invalid("JSON without a 'learner' object is not an XGBoost model")
-    else:
-        with path.open("rb") as fh:
-            head = fh.read(64)
-        if not head.startswith(b"{") or b"learner" not in head:
+    # By content, not by name: an upload is stored under a temporary name.
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    if is_ubjson(head):
+        if b"learner" not in head:
             raise _invalid("UBJSON without a 'learner' object is not an XGBoost model")
+        return
+    try:
+        doc = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _invalid(f"not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("learner"), dict):
+        raise _invalid("JSON without a 'learner' object is not an XGBoost model")
 
 
 def _check_trees(model: dict[str, Any]) -> None:
