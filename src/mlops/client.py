@@ -274,9 +274,13 @@ class Client:
                 if race.status_code != 409:  # created meanwhile by someone else: fine
                     raise
 
-    def list_versions(self, name: str) -> dict[str, Any]:
-        """``{"items": [version, ...]}``, oldest first."""
-        return self._json("GET", f"/api/v1/models/{_segment(name)}/versions")
+    def list_versions(self, name: str, *, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        """One page of versions, oldest first: ``{"items", "total", "limit", "offset"}``."""
+        return self._json(
+            "GET",
+            f"/api/v1/models/{_segment(name)}/versions",
+            params={"limit": limit, "offset": offset},
+        )
 
     def get_version(self, name: str, version: int) -> dict[str, Any]:
         return self._json("GET", f"/api/v1/models/{_segment(name)}/versions/{int(version)}")

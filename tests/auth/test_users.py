@@ -149,3 +149,25 @@ async def test_username_and_role_are_validated(platform: Platform, admin_token: 
             "/api/v1/users", json=body, headers=bearer(admin_token)
         )
         assert response.status_code == 422
+
+
+async def test_user_and_key_lists_come_a_page_at_a_time(
+    platform: Platform, admin_token: str
+) -> None:
+    for name in ("pa", "pb", "pc"):
+        await platform.create_user(admin_token, name, "viewer")
+    for name in ("k1", "k2", "k3"):
+        created = await platform.client.post(
+            "/api/v1/api-keys", json={"name": name}, headers=bearer(admin_token)
+        )
+        assert created.status_code == 201
+    for path, expected in (("/api/v1/users", ["pa", "pb"]), ("/api/v1/api-keys", ["k2", "k3"])):
+        page = await platform.client.get(f"{path}?limit=2&offset=1", headers=bearer(admin_token))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert (body["total"], body["limit"], body["offset"]) == (4 if "users" in path else 3, 2, 1)
+        field = "username" if "users" in path else "name"
+        assert [item[field] for item in body["items"]] == expected
+        for bad in ("limit=0", "limit=501", "offset=-1", "limit=x"):
+            refused = await platform.client.get(f"{path}?{bad}", headers=bearer(admin_token))
+            assert refused.status_code == 422, (path, bad)

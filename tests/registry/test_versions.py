@@ -204,3 +204,23 @@ async def test_version_says_which_runtime_serves_it(
         version = (await upload(registry, admin_token, "clf", model_files[kind])).json()
         # Each of these converts to ONNX with the same answers, so onnxruntime serves it.
         assert version["runtime"]["serving_runtime"] == "onnxruntime", kind
+
+
+async def test_versions_come_a_page_at_a_time(
+    platform: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    assert (await create_model(platform, admin_token, "paged")).status_code == 201
+    for _ in range(3):
+        uploaded = await upload(platform, admin_token, "paged", model_files["onnx"])
+        assert uploaded.status_code == 201, uploaded.text
+    page = await platform.client.get(
+        "/api/v1/models/paged/versions?limit=2&offset=1", headers=bearer(admin_token)
+    )
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert (body["total"], body["limit"], body["offset"]) == (3, 2, 1)
+    assert [v["version"] for v in body["items"]] == [2, 3]
+    too_many = await platform.client.get(
+        "/api/v1/models/paged/versions?limit=501", headers=bearer(admin_token)
+    )
+    assert too_many.status_code == 422

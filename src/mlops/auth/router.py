@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from mlops.api.deps import AdminPrincipal, ContextDep, CurrentPrincipal, SessionDep
+from mlops.api.paging import PageDep
 from mlops.auth import service
 from mlops.auth.models import ApiKey
 from mlops.auth.roles import Role
@@ -109,9 +110,15 @@ async def create_user(
 
 
 @router.get("/users", response_model=UserList, tags=["users"])
-async def list_users(admin: AdminPrincipal, session: SessionDep) -> UserList:
-    users = await service.list_users(session=session)
-    return UserList(items=[UserRead.model_validate(u) for u in users])
+async def list_users(admin: AdminPrincipal, session: SessionDep, page: PageDep) -> UserList:
+    """Users by id, a page at a time (``limit``, ``offset``)."""
+    users, total = await service.list_users(session=session, limit=page.limit, offset=page.offset)
+    return UserList(
+        items=[UserRead.model_validate(u) for u in users],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 @router.patch("/users/{username}", response_model=UserRead, tags=["users"])
@@ -171,10 +178,22 @@ async def create_api_key(
 async def list_api_keys(
     principal: CurrentPrincipal,
     session: SessionDep,
+    page: PageDep,
     all_users: bool = Query(False, alias="all", description="Admins only: every user's keys."),
 ) -> ApiKeyList:
-    rows = await service.list_api_keys(session=session, actor=principal, all_users=all_users)
-    return ApiKeyList(items=[_key_read(key, owner) for key, owner in rows])
+    rows, total = await service.list_api_keys(
+        session=session,
+        actor=principal,
+        all_users=all_users,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return ApiKeyList(
+        items=[_key_read(key, owner) for key, owner in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["api-keys"])

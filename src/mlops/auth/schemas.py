@@ -40,6 +40,9 @@ class UserRead(BaseModel):
 
 class UserList(BaseModel):
     items: list[UserRead]
+    total: int
+    limit: int
+    offset: int
 
 
 class Me(BaseModel):
@@ -88,3 +91,6 @@ class ApiKeyCreated(ApiKeyRead):
 
 class ApiKeyList(BaseModel):
     items: list[ApiKeyRead]
+    total: int
+    limit: int
+    offset: int

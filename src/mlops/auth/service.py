@@ -19,6 +19,7 @@ from mlops.auth.passwords import PasswordHasherPool, check_password_policy
 from mlops.auth.principal import Principal
 from mlops.auth.roles import Role
 from mlops.auth.tokens import new_api_key
+from mlops.db.paging import fetch_page
 from mlops.db.session import PostCommit, after_commit
 from mlops.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
@@ -84,8 +85,14 @@ async def create_user(
     return user
 
 
-async def list_users(*, session: AsyncSession) -> list[User]:
-    return list(await session.scalars(select(User).order_by(User.id)))
+async def list_users(
+    *, session: AsyncSession, limit: int = 1_000_000, offset: int = 0
+) -> tuple[list[User], int]:
+    """One page of the users by id, and how many there are."""
+    rows, total = await fetch_page(
+        session, select(User).order_by(User.id), limit=limit, offset=offset
+    )
+    return [row[0] for row in rows], total
 
 
 async def require_user(*, session: AsyncSession, username: str) -> User:
@@ -243,15 +250,15 @@ async def create_api_key(
 
 
 async def list_api_keys(
-    *, session: AsyncSession, actor: Principal, all_users: bool
-) -> list[tuple[ApiKey, str]]:
+    *, session: AsyncSession, actor: Principal, all_users: bool, limit: int, offset: int
+) -> tuple[list[tuple[ApiKey, str]], int]:
     if all_users and actor.role is not Role.admin:
         raise Forbidden("only admins may list every user's API keys", code="forbidden")
     query = select(ApiKey, User.username).join(User, User.id == ApiKey.owner_id)
     if not all_users:
         query = query.where(ApiKey.owner_id == actor.user_id)
-    rows = await session.execute(query.order_by(ApiKey.id))
-    return [(key, owner) for key, owner in rows]
+    rows, total = await fetch_page(session, query.order_by(ApiKey.id), limit=limit, offset=offset)
+    return [(key, owner) for key, owner in rows], total
 
 
 async def revoke_api_key(

@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mlops.api.paging import MAX_PAGE
 from mlops.cli.common import console, err_console, fail
 from mlops.client import Client, ClientError, ProgressCallback
 from mlops.credentials import load_credentials
@@ -200,7 +201,10 @@ def show(name: NameArg, url: UrlOption = None, token: TokenOption = None) -> Non
     """Show a model, its aliases and its versions."""
     with reporting_errors(), client_for(url, token) as client:
         model = client.get_model(name)
-        versions = client.list_versions(name)["items"]
+        page = client.list_versions(name, limit=MAX_PAGE)
+        if page["total"] > len(page["items"]):  # show the newest
+            page = client.list_versions(name, limit=MAX_PAGE, offset=page["total"] - MAX_PAGE)
+        versions = page["items"]
         deployment = client.get_deployment(name)
     console.print(f"[bold]{model['name']}[/]  {model['description']}")
     if model["tags"]:
@@ -219,6 +223,8 @@ def show(name: NameArg, url: UrlOption = None, token: TokenOption = None) -> Non
             version["created_by"],
         )
     console.print(table)
+    if page["total"] > len(versions):
+        console.print(f"(the newest {len(versions)} of {page['total']} versions)")
 
 
 @app.command()

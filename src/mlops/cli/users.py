@@ -67,7 +67,7 @@ async def _list(settings: Settings) -> list[tuple[str, str, bool]]:
     ctx = create_context(settings)
     try:
         async with transaction(ctx.sessions) as session:
-            users = await service.list_users(session=session)
+            users, _ = await service.list_users(session=session)
             return [(u.username, u.role, u.disabled) for u in users]
     finally:
         await ctx.close()

@@ -16,6 +16,7 @@ from mlops.api.deps import (
     EditorPrincipal,
     SessionDep,
 )
+from mlops.api.paging import PageDep
 from mlops.auth.roles import Role
 from mlops.errors import BadRequest, Forbidden, Invalid
 from mlops.registry import aliases as alias_service
@@ -192,14 +193,26 @@ async def upload_version(
 
 @router.get("/models/{name}/versions", response_model=VersionList)
 async def list_versions(
-    name: ModelName, _: CurrentPrincipal, session: SessionDep, include_archived: bool = False
+    name: ModelName,
+    _: CurrentPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    include_archived: bool = False,
 ) -> VersionList:
+    """The model's versions, oldest first, a page at a time (``limit``, ``offset``)."""
     model = await service.require_model(session=session, name=name)
-    rows = await versions.list_versions(
-        session=session, model=model, include_archived=include_archived
+    rows, total = await versions.list_versions(
+        session=session,
+        model=model,
+        include_archived=include_archived,
+        limit=page.limit,
+        offset=page.offset,
     )
     return VersionList(
-        items=[await versions.version_read(session=session, model=model, row=r) for r in rows]
+        items=[await versions.version_read(session=session, model=model, row=r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 

@@ -140,6 +140,9 @@ class VersionRead(BaseModel):
 
 class VersionList(BaseModel):
     items: list[VersionRead]
+    total: int
+    limit: int
+    offset: int
 
 
 class AliasSet(_Strict):

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.audit.service import record_event
 from mlops.db.filters import starts_with
+from mlops.db.paging import count_rows
 from mlops.errors import Conflict, NotFound
 from mlops.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from mlops.registry.schemas import AliasRead, ModelRead
@@ -82,9 +83,9 @@ async def list_models(
         key, sep, value = tag.partition(":")
         tag_value = RegisteredModel.tags[key].as_string()
         query = query.where(tag_value == value if sep else tag_value.is_not(None))
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    total = await count_rows(session, query)
     rows = await session.scalars(query.order_by(RegisteredModel.name).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    return list(rows), total
 
 
 async def update_model(
