@@ -345,10 +345,15 @@ class Client:
     def delete_alias(self, name: str, alias: str) -> None:
         self._send("DELETE", f"/api/v1/models/{_segment(name)}/aliases/{_segment(alias)}")
 
-    def alias_history(self, name: str, alias: str) -> dict[str, Any]:
-        """``{"model", "alias", "current_version", "events": [...]}``."""
+    def alias_history(
+        self, name: str, alias: str, *, limit: int = 100, offset: int = 0
+    ) -> dict[str, Any]:
+        """One page of moves, oldest first: ``{"model", "alias", "current_version",
+        "events": [...], "total", "limit", "offset"}``."""
         return self._json(
-            "GET", f"/api/v1/models/{_segment(name)}/aliases/{_segment(alias)}/history"
+            "GET",
+            f"/api/v1/models/{_segment(name)}/aliases/{_segment(alias)}/history",
+            params={"limit": limit, "offset": offset},
         )
 
     def rollback(self, name: str, alias: str) -> dict[str, Any]:

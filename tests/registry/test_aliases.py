@@ -68,6 +68,13 @@ async def test_rollback_goes_back_one_release_at_a_time(
         ("set", None, 1), ("set", 1, 2), ("set", 2, 3), ("rollback", 3, 2), ("rollback", 2, 1),
     ]  # fmt: skip
     assert all(e["actor"] == "admin" and e["at"] for e in body["events"])
+    assert body["total"] == 5
+    later = await registry.client.get(
+        "/api/v1/models/clf/aliases/production/history?limit=2&offset=3",
+        headers=bearer(admin_token),
+    )
+    assert [e["action"] for e in later.json()["events"]] == ["rollback", "rollback"]
+    assert (later.json()["total"], later.json()["limit"], later.json()["offset"]) == (5, 2, 3)
 
 
 async def test_alias_errors(

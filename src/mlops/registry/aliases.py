@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.audit.service import record_event
+from mlops.db.paging import fetch_page
 from mlops.errors import Conflict, NotFound
 from mlops.kv import KeyValueStore
 from mlops.registry.events import notify_after_commit
@@ -142,16 +143,27 @@ async def delete_alias(
     notify_after_commit(session, kv, model.name, "alias")
 
 
+def _events_query(model: RegisteredModel, alias: str) -> Select[AliasEvent]:
+    return (
+        select(AliasEvent)
+        .where(AliasEvent.model_id == model.id, AliasEvent.alias == alias)
+        .order_by(AliasEvent.id)
+    )
+
+
 async def alias_events(
     *, session: AsyncSession, model: RegisteredModel, alias: str
 ) -> list[AliasEvent]:
-    return list(
-        await session.scalars(
-            select(AliasEvent)
-            .where(AliasEvent.model_id == model.id, AliasEvent.alias == alias)
-            .order_by(AliasEvent.id)
-        )
-    )
+    """Every move, oldest first (what a rollback replays)."""
+    return list(await session.scalars(_events_query(model, alias)))
+
+
+async def alias_events_page(
+    *, session: AsyncSession, model: RegisteredModel, alias: str, limit: int, offset: int
+) -> tuple[list[AliasEvent], int]:
+    """One page of the moves, oldest first, and how many there are."""
+    rows, total = await fetch_page(session, _events_query(model, alias), limit=limit, offset=offset)
+    return [row[0] for row in rows], total
 
 
 def release_stack(events: list[AliasEvent]) -> list[int]:

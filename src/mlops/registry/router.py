@@ -328,11 +328,14 @@ async def delete_alias(
 
 @router.get("/models/{name}/aliases/{alias}/history", response_model=AliasHistory)
 async def alias_history(
-    name: ModelName, alias: AliasName, _: CurrentPrincipal, session: SessionDep
+    name: ModelName, alias: AliasName, _: CurrentPrincipal, session: SessionDep, page: PageDep
 ) -> AliasHistory:
-    """Every move of the alias: who, when, from which version to which."""
+    """The alias's moves, oldest first, a page at a time: who, when, from which version
+    to which."""
     model = await service.require_model(session=session, name=name)
-    events = await alias_service.alias_events(session=session, model=model, alias=alias)
+    events, total = await alias_service.alias_events_page(
+        session=session, model=model, alias=alias, limit=page.limit, offset=page.offset
+    )
     current = await alias_service.find_alias(session=session, model=model, alias=alias)
     return AliasHistory(
         model=name,
@@ -348,6 +351,9 @@ async def alias_history(
             )
             for e in events
         ],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 

@@ -162,6 +162,9 @@ class AliasHistory(BaseModel):
     alias: str
     current_version: int | None
     events: list[AliasEventRead]
+    total: int
+    limit: int
+    offset: int
 
 
 class DefaultModelSet(_Strict):
