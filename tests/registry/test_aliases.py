@@ -176,6 +176,12 @@ async def test_every_change_is_audited(
         "/api/v1/audit", params={"since": future}, headers=bearer(admin_token)
     )
     assert later.json()["items"] == []
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    swapped = await registry.client.get(
+        "/api/v1/audit", params={"since": future, "until": past}, headers=bearer(admin_token)
+    )
+    assert swapped.status_code == 422
+    assert "is after until" in swapped.json()["error"]["message"]
 
     editor = await registry.login("ed", "ed-Passphrase-42")
     denied = await registry.client.get("/api/v1/audit", headers=bearer(editor))

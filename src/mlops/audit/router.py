@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 from mlops.api.deps import AdminPrincipal, SessionDep
 from mlops.audit.schemas import AuditEventList, AuditEventRead
 from mlops.audit.service import list_events
+from mlops.errors import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -28,6 +29,12 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEventList:
+    if since is not None and until is not None and since > until:
+        raise Invalid(
+            f"since ({since.isoformat()}) is after until ({until.isoformat()}): no event "
+            "can match; swap them",
+            code="validation_error",
+        )
     events, total = await list_events(
         session=session,
         actor=actor,
