@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlops.deployments.schemas import DeploymentPolicy
@@ -61,10 +61,10 @@ class Route:
     guard: GuardMonitor | None = None
 
 
-@dataclass
-class ServingStatus:
-    loaded: dict[tuple[str, int], str] = field(default_factory=dict)  # -> runtime name
-    failed: dict[tuple[str, int], str] = field(default_factory=dict)  # -> reason
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    reason: str
+    retry_at: float  # monotonic: not tried again before then
 
 
 class ModelManager:
@@ -85,10 +85,9 @@ class ModelManager:
         self.snapshot = CatalogSnapshot()
         self.routes: dict[str, Route] = {}
         self.loaded: dict[tuple[str, int], LoadedVersion] = {}
-        self.failed: dict[tuple[str, int], str] = {}
-        # When a failed version may be tried again (monotonic clock): without a pause,
-        # every refresh and every ?version=N request re-fetched and re-loaded it.
-        self._retry_at: dict[tuple[str, int], float] = {}
+        # Without a pause before the next try, every refresh and every ?version=N
+        # request re-fetched and re-loaded a version that cannot load.
+        self.failed: dict[tuple[str, int], LoadFailure] = {}
         self._threads: dict[str, InferenceThread] = {}  # one inference thread per model
         self._refresh_lock = asyncio.Lock()
         self._load_locks: dict[tuple[str, int], asyncio.Lock] = {}
@@ -131,8 +130,9 @@ class ModelManager:
         async with lock:
             if key in self.loaded:
                 return self.loaded[key]
-            if key in self.failed and time.monotonic() < self._retry_at.get(key, 0.0):
-                raise self._unavailable(spec, self.failed[key])
+            failure = self.failed.get(key)
+            if failure is not None and time.monotonic() < failure.retry_at:
+                raise _unavailable(spec.model, spec.version, failure.reason)
             try:
                 path = await self._fetch(spec)
                 runtime = await asyncio.to_thread(self._load_blocking, spec, path)
@@ -140,14 +140,13 @@ class ModelManager:
                 reason = f"{type(exc).__name__}: {exc}"[:500]
                 if key not in self.failed:
                     await self._report_failure(spec, reason)
-                self.failed[key] = reason
-                self._retry_at[key] = time.monotonic() + LOAD_RETRY_SECONDS
+                self.failed[key] = LoadFailure(reason, time.monotonic() + LOAD_RETRY_SECONDS)
                 self.metrics.load_failures.labels(spec.model, str(spec.version)).inc()
                 log.error(
                     "model version failed to load",
                     extra={"model": spec.model, "version": spec.version, "reason": reason},
                 )
-                raise self._unavailable(spec, reason) from None
+                raise _unavailable(spec.model, spec.version, reason) from None
             runner = InferenceRunner(
                 runtime,
                 batching=self.batching.enabled,
@@ -165,20 +164,12 @@ class ModelManager:
             )
             self.loaded[key] = loaded
             self.failed.pop(key, None)
-            self._retry_at.pop(key, None)
             self.metrics.loaded.labels(spec.model, str(spec.version)).set(1)
             log.info(
                 "model version loaded",
                 extra={"model": spec.model, "version": spec.version, "runtime": runtime.name},
             )
             return loaded
-
-    @staticmethod
-    def _unavailable(spec: VersionSpec, reason: str) -> Unavailable:
-        return Unavailable(
-            f"version {spec.version} of {spec.model!r} failed to load: {reason}",
-            code="model_load_failed",
-        )
 
     async def _report_failure(self, spec: VersionSpec, reason: str) -> None:
         try:
@@ -292,11 +283,8 @@ class ModelManager:
         route = self.routes.get(name)
         if route is None or route.primary is None:
             target = model.primary_version
-            if target is not None and (name, target) in self.failed:
-                raise Unavailable(
-                    f"version {target} of {name!r} failed to load: {self.failed[(name, target)]}",
-                    code="model_load_failed",
-                )
+            if target is not None and (failure := self.failed.get((name, target))) is not None:
+                raise _unavailable(name, target, failure.reason)
             raise Conflict(
                 f"model {name!r} has no version to serve: point its "
                 f"{model.policy.alias!r} alias at a version with "
@@ -305,14 +293,14 @@ class ModelManager:
             )
         return route
 
-    def status(self) -> ServingStatus:
-        return ServingStatus(
-            loaded={key: lv.runtime.name for key, lv in self.loaded.items()},
-            failed=dict(self.failed),
-        )
-
     async def close(self) -> None:
         for loaded in self.loaded.values():
             await loaded.runner.close()
         self.loaded.clear()
         self._end_idle_threads()
+
+
+def _unavailable(model: str, version: int, reason: str) -> Unavailable:
+    return Unavailable(
+        f"version {version} of {model!r} failed to load: {reason}", code="model_load_failed"
+    )
