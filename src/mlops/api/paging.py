@@ -1,19 +1,16 @@
-"""The ``limit``/``offset`` query parameters every list endpoint takes."""
+"""The ``limit``/``offset`` query parameters of the list endpoints, and the paging
+fields of their answers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query
+from pydantic import BaseModel
+
+from mlops.db.paging import Page
 
 MAX_PAGE = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    limit: int
-    offset: int
 
 
 def page_params(
@@ -24,3 +21,11 @@ def page_params(
 
 
 PageDep = Annotated[Page, Depends(page_params)]
+
+
+class PagedList(BaseModel):
+    """Beside ``items``: how many there are in all, and which page this is."""
+
+    total: int
+    limit: int
+    offset: int

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 from mlops.api.deps import AdminPrincipal, SessionDep
 from mlops.audit.schemas import AuditEventList, AuditEventRead
 from mlops.audit.service import list_events
+from mlops.db.paging import Page
 from mlops.errors import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -35,6 +36,7 @@ async def audit_log(
             "can match; swap them",
             code="validation_error",
         )
+    page = Page(limit, offset)  # the audit log allows larger pages than other lists
     events, total = await list_events(
         session=session,
         actor=actor,
@@ -42,12 +44,8 @@ async def audit_log(
         action=action,
         since=since,
         until=until,
-        limit=limit,
-        offset=offset,
+        page=page,
     )
     return AuditEventList(
-        items=[AuditEventRead.model_validate(e) for e in events],
-        total=total,
-        limit=limit,
-        offset=offset,
+        items=[AuditEventRead.model_validate(e) for e in events], **page.answer(total)
     )

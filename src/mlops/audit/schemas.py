@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from mlops.api.paging import PagedList
+
 
 class AuditEventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -21,8 +23,5 @@ class AuditEventRead(BaseModel):
     request_id: str | None
 
 
-class AuditEventList(BaseModel):
+class AuditEventList(PagedList):
     items: list[AuditEventRead]
-    total: int
-    limit: int
-    offset: int

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.audit.models import AuditEvent
 from mlops.db.filters import starts_with
+from mlops.db.paging import Page, fetch_object_page
 from mlops.observability.logs import request_id_var
 
 
@@ -44,8 +45,7 @@ async def list_events(
     action: str | None,
     since: datetime | None,
     until: datetime | None,
-    limit: int,
-    offset: int,
+    page: Page,
 ) -> tuple[list[AuditEvent], int]:
     """Newest first. ``target`` matches a prefix, so ``model:demo`` finds its versions too."""
     query = select(AuditEvent)
@@ -59,6 +59,4 @@ async def list_events(
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at < until)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    return await fetch_object_page(session, query.order_by(AuditEvent.id.desc()), page)

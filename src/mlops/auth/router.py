@@ -112,13 +112,8 @@ async def create_user(
 @router.get("/users", response_model=UserList, tags=["users"])
 async def list_users(admin: AdminPrincipal, session: SessionDep, page: PageDep) -> UserList:
     """Users by id, a page at a time (``limit``, ``offset``)."""
-    users, total = await service.list_users(session=session, limit=page.limit, offset=page.offset)
-    return UserList(
-        items=[UserRead.model_validate(u) for u in users],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    users, total = await service.list_users(session=session, page=page)
+    return UserList(items=[UserRead.model_validate(u) for u in users], **page.answer(total))
 
 
 @router.patch("/users/{username}", response_model=UserRead, tags=["users"])
@@ -182,18 +177,9 @@ async def list_api_keys(
     all_users: bool = Query(False, alias="all", description="Admins only: every user's keys."),
 ) -> ApiKeyList:
     rows, total = await service.list_api_keys(
-        session=session,
-        actor=principal,
-        all_users=all_users,
-        limit=page.limit,
-        offset=page.offset,
+        session=session, actor=principal, all_users=all_users, page=page
     )
-    return ApiKeyList(
-        items=[_key_read(key, owner) for key, owner in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return ApiKeyList(items=[_key_read(key, owner) for key, owner in rows], **page.answer(total))
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["api-keys"])

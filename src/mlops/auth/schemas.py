@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from mlops.api.paging import PagedList
 from mlops.auth.roles import Role
 
 USERNAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}$"
@@ -38,11 +39,8 @@ class UserRead(BaseModel):
     created_at: datetime
 
 
-class UserList(BaseModel):
+class UserList(PagedList):
     items: list[UserRead]
-    total: int
-    limit: int
-    offset: int
 
 
 class Me(BaseModel):
@@ -89,8 +87,5 @@ class ApiKeyCreated(ApiKeyRead):
     key: str = Field(description="The secret key. It is shown only this once.")
 
 
-class ApiKeyList(BaseModel):
+class ApiKeyList(PagedList):
     items: list[ApiKeyRead]
-    total: int
-    limit: int
-    offset: int

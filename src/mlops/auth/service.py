@@ -19,7 +19,7 @@ from mlops.auth.passwords import PasswordHasherPool, check_password_policy
 from mlops.auth.principal import Principal
 from mlops.auth.roles import Role
 from mlops.auth.tokens import new_api_key
-from mlops.db.paging import fetch_page
+from mlops.db.paging import Page, fetch_object_page, fetch_page
 from mlops.db.session import PostCommit, after_commit
 from mlops.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
@@ -85,14 +85,9 @@ async def create_user(
     return user
 
 
-async def list_users(
-    *, session: AsyncSession, limit: int = 1_000_000, offset: int = 0
-) -> tuple[list[User], int]:
+async def list_users(*, session: AsyncSession, page: Page) -> tuple[list[User], int]:
     """One page of the users by id, and how many there are."""
-    rows, total = await fetch_page(
-        session, select(User).order_by(User.id), limit=limit, offset=offset
-    )
-    return [row[0] for row in rows], total
+    return await fetch_object_page(session, select(User).order_by(User.id), page)
 
 
 async def require_user(*, session: AsyncSession, username: str) -> User:
@@ -250,14 +245,14 @@ async def create_api_key(
 
 
 async def list_api_keys(
-    *, session: AsyncSession, actor: Principal, all_users: bool, limit: int, offset: int
+    *, session: AsyncSession, actor: Principal, all_users: bool, page: Page
 ) -> tuple[list[tuple[ApiKey, str]], int]:
     if all_users and actor.role is not Role.admin:
         raise Forbidden("only admins may list every user's API keys", code="forbidden")
     query = select(ApiKey, User.username).join(User, User.id == ApiKey.owner_id)
     if not all_users:
         query = query.where(ApiKey.owner_id == actor.user_id)
-    rows, total = await fetch_page(session, query.order_by(ApiKey.id), limit=limit, offset=offset)
+    rows, total = await fetch_page(session, query.order_by(ApiKey.id), page)
     return [(key, owner) for key, owner in rows], total
 
 

@@ -14,6 +14,7 @@ from mlops.auth.roles import Role
 from mlops.cli.common import ConfigOption, console, run, settings_from
 from mlops.config import Settings
 from mlops.context import create_context
+from mlops.db.paging import ALL_ROWS
 from mlops.db.session import transaction
 
 app = typer.Typer(
@@ -67,7 +68,7 @@ async def _list(settings: Settings) -> list[tuple[str, str, bool]]:
     ctx = create_context(settings)
     try:
         async with transaction(ctx.sessions) as session:
-            users, _ = await service.list_users(session=session)
+            users, _ = await service.list_users(session=session, page=ALL_ROWS)
             return [(u.username, u.role, u.disabled) for u in users]
     finally:
         await ctx.close()

@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.audit.service import record_event
-from mlops.db.paging import fetch_page
+from mlops.db.paging import Page, fetch_object_page
 from mlops.errors import Conflict, NotFound
 from mlops.kv import KeyValueStore
 from mlops.registry.events import notify_after_commit
@@ -159,11 +159,10 @@ async def alias_events(
 
 
 async def alias_events_page(
-    *, session: AsyncSession, model: RegisteredModel, alias: str, limit: int, offset: int
+    *, session: AsyncSession, model: RegisteredModel, alias: str, page: Page
 ) -> tuple[list[AliasEvent], int]:
     """One page of the moves, oldest first, and how many there are."""
-    rows, total = await fetch_page(session, _events_query(model, alias), limit=limit, offset=offset)
-    return [row[0] for row in rows], total
+    return await fetch_object_page(session, _events_query(model, alias), page)
 
 
 def release_stack(events: list[AliasEvent]) -> list[int]:

@@ -18,6 +18,7 @@ from mlops.api.deps import (
 )
 from mlops.api.paging import PageDep
 from mlops.auth.roles import Role
+from mlops.db.paging import Page
 from mlops.errors import BadRequest, Forbidden, Invalid
 from mlops.registry import aliases as alias_service
 from mlops.registry import defaults, service, versions
@@ -78,16 +79,16 @@ async def list_models(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     include_archived: bool = False,
 ) -> ModelList:
+    page = Page(limit, offset)
     models, total = await service.list_models(
         session=session,
         prefix=prefix,
         tag=tag,
-        limit=limit,
-        offset=offset,
+        page=page,
         include_archived=include_archived,
     )
     items = [await service.model_read(session=session, model=m) for m in models]
-    return ModelList(items=items, total=total, limit=limit, offset=offset)
+    return ModelList(items=items, **page.answer(total))
 
 
 @router.get("/models/{name}", response_model=ModelRead)
@@ -202,17 +203,11 @@ async def list_versions(
     """The model's versions, oldest first, a page at a time (``limit``, ``offset``)."""
     model = await service.require_model(session=session, name=name)
     rows, total = await versions.list_versions(
-        session=session,
-        model=model,
-        include_archived=include_archived,
-        limit=page.limit,
-        offset=page.offset,
+        session=session, model=model, include_archived=include_archived, page=page
     )
     return VersionList(
         items=[await versions.version_read(session=session, model=model, row=r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
+        **page.answer(total),
     )
 
 
@@ -334,7 +329,7 @@ async def alias_history(
     to which."""
     model = await service.require_model(session=session, name=name)
     events, total = await alias_service.alias_events_page(
-        session=session, model=model, alias=alias, limit=page.limit, offset=page.offset
+        session=session, model=model, alias=alias, page=page
     )
     current = await alias_service.find_alias(session=session, model=model, alias=alias)
     return AliasHistory(
@@ -351,9 +346,7 @@ async def alias_history(
             )
             for e in events
         ],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
+        **page.answer(total),
     )
 
 

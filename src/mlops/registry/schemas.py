@@ -15,6 +15,8 @@ from pydantic import (
     field_validator,
 )
 
+from mlops.api.paging import PagedList
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 RESERVED_NAMES = frozenset({"predict"})
 MAX_TAGS = 50
@@ -76,11 +78,8 @@ class ModelRead(BaseModel):
     archived: bool
 
 
-class ModelList(BaseModel):
+class ModelList(PagedList):
     items: list[ModelRead]
-    total: int
-    limit: int
-    offset: int
 
 
 class VersionMetadata(_Strict):
@@ -138,11 +137,8 @@ class VersionRead(BaseModel):
     archived_at: datetime | None
 
 
-class VersionList(BaseModel):
+class VersionList(PagedList):
     items: list[VersionRead]
-    total: int
-    limit: int
-    offset: int
 
 
 class AliasSet(_Strict):
@@ -157,14 +153,11 @@ class AliasEventRead(BaseModel):
     at: datetime
 
 
-class AliasHistory(BaseModel):
+class AliasHistory(PagedList):
     model: str
     alias: str
     current_version: int | None
     events: list[AliasEventRead]
-    total: int
-    limit: int
-    offset: int
 
 
 class DefaultModelSet(_Strict):

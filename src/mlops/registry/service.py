@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops.audit.service import record_event
 from mlops.db.filters import starts_with
-from mlops.db.paging import count_rows
+from mlops.db.paging import Page, fetch_object_page
 from mlops.errors import Conflict, NotFound
 from mlops.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from mlops.registry.schemas import AliasRead, ModelRead
@@ -70,8 +70,7 @@ async def list_models(
     session: AsyncSession,
     prefix: str | None,
     tag: str | None,
-    limit: int,
-    offset: int,
+    page: Page,
     include_archived: bool,
 ) -> tuple[list[RegisteredModel], int]:
     query = select(RegisteredModel)
@@ -83,9 +82,7 @@ async def list_models(
         key, sep, value = tag.partition(":")
         tag_value = RegisteredModel.tags[key].as_string()
         query = query.where(tag_value == value if sep else tag_value.is_not(None))
-    total = await count_rows(session, query)
-    rows = await session.scalars(query.order_by(RegisteredModel.name).limit(limit).offset(offset))
-    return list(rows), total
+    return await fetch_object_page(session, query.order_by(RegisteredModel.name), page)
 
 
 async def update_model(

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlops.audit.service import record_event
-from mlops.db.paging import fetch_page
+from mlops.db.paging import Page, fetch_object_page
 from mlops.db.session import run_post_commit
 from mlops.errors import Conflict, NotFound
 from mlops.kv import KeyValueStore
@@ -136,17 +136,13 @@ async def list_versions(
     session: AsyncSession,
     model: RegisteredModel,
     include_archived: bool,
-    limit: int,
-    offset: int,
+    page: Page,
 ) -> tuple[list[ModelVersion], int]:
     """One page of the versions, oldest first, and how many there are."""
     query = select(ModelVersion).where(ModelVersion.model_id == model.id)
     if not include_archived:
         query = query.where(ModelVersion.archived_at.is_(None))
-    rows, total = await fetch_page(
-        session, query.order_by(ModelVersion.version), limit=limit, offset=offset
-    )
-    return [row[0] for row in rows], total
+    return await fetch_object_page(session, query.order_by(ModelVersion.version), page)
 
 
 async def update_version(
