@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mlops.errors import BadRequest, Invalid, PlatformError
 
+from .library_errors import client_message
 from .loader import open_model
 from .signature import FormatName, ModelInfo, Prediction, Signature, sample_input
 from .xgboost_format import is_ubjson
@@ -111,7 +112,8 @@ def inspect_model(path: Path, filename: str) -> ModelInfo:
         raise
     except Exception as exc:  # any library error means the model does not work
         raise Invalid(
-            f"{filename}: the model failed to predict on a sample input: {exc}",
+            f"{filename}: the model failed to predict on a sample input: "
+            + client_message(exc, library=fmt),
             code="model_invalid",
         ) from exc
     _check_output(filename, runtime.signature, prediction)

@@ -20,6 +20,7 @@ import numpy as np
 from mlops.errors import BadRequest, Invalid
 
 from ._trees import check_tree
+from .library_errors import client_message
 from .signature import Signature
 
 _AUTO_NAME = re.compile(r"Column_\d+")
@@ -39,7 +40,8 @@ def load_lightgbm(path: Path) -> tuple[lightgbm.Booster, dict[str, str]]:
     try:
         booster = lightgbm.Booster(model_str=clean)
     except lightgbm.basic.LightGBMError as exc:
-        raise _invalid(f"LightGBM could not load it: {exc}") from exc
+        message = client_message(exc, library="LightGBM")
+        raise _invalid(f"LightGBM could not load it: {message}") from exc
     if booster.num_trees() != len(trees) or booster.num_feature() != n_features:
         raise _invalid("LightGBM loaded a different model than the file describes")
     return booster, header

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .library_errors import first_line
 from .lightgbm_format import lightgbm_details, lightgbm_signature, load_lightgbm
 from .onnx_format import load_onnx, onnx_details, onnx_signature
 from .runtime import (
@@ -78,13 +79,13 @@ def convert_and_verify(native: Runtime) -> tuple[OnnxRuntime | None, str | None]
         proto = model_to_onnx(model, native.signature.n_features)
         candidate = OnnxRuntime(proto.SerializeToString(), native.signature)
     except Exception as exc:  # converters fail in many library-specific ways
-        first_line = (str(exc).splitlines() or [""])[0][:300]
-        return None, f"ONNX conversion failed: {type(exc).__name__}: {first_line}"
+        return None, f"ONNX conversion failed: {type(exc).__name__}: {first_line(str(exc))}"
     sample = sample_input(native.signature, rows=VERIFY_ROWS)
     try:
         mismatch = disagreement(native.predict(sample), candidate.predict(sample))
     except Exception as exc:
-        return None, f"converted ONNX model failed to run: {type(exc).__name__}: {exc}"
+        reason = first_line(str(exc))  # kept in the version's details: no paths
+        return None, f"converted ONNX model failed to run: {type(exc).__name__}: {reason}"
     if mismatch is not None:
         return None, f"converted ONNX model disagrees with the native model: {mismatch}"
     return candidate, None

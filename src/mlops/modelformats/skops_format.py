@@ -8,7 +8,9 @@ after loading, ``sklearn_integrity`` checks the arrays compiled code will read.
 from __future__ import annotations
 
 import json
+import lzma
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +20,41 @@ from sklearn.base import is_classifier, is_regressor
 from mlops.errors import BadRequest, Invalid
 
 from .allowlist import not_allowed, unsupported_sklearn_types
+from .library_errors import client_message
 from .signature import Signature, to_python_labels
 from .sklearn_integrity import check_estimator
+from .skops_archive import check_archive
 
 # The schema is plain JSON; a larger one is a zip bomb, not a model.
 MAX_SCHEMA_BYTES = 64 * 1024 * 1024
 _STRUCTURE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+# What reading a corrupt or unusual zip member can raise.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    KeyError,
+    ValueError,
+    OSError,
+    EOFError,
+    NotImplementedError,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 def load_skops(path: Path) -> Any:
     """Load a fitted scikit-learn estimator from ``path`` under the allow-list.
 
     Raises ``BadRequest`` (code ``untrusted_types``) naming every type that is
-    not allowed, and ``Invalid`` (``model_invalid``) if the file is broken.
+    not allowed, ``Invalid`` (``model_too_large``) if it would unpack to more
+    memory than its size allows, and ``Invalid`` (``model_invalid``) if it is broken.
     """
+    # Before skops reads anything: it unpacks every member even to list types.
     schema = _read_schema(path)
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises many types for malformed files
-        raise _invalid(f"skops could not read the file: {exc}") from exc
+        message = client_message(exc, library="skops")
+        raise _invalid(f"skops could not read the file: {message}") from exc
     refused = not_allowed(untrusted)
     if refused:
         raise BadRequest(
@@ -57,7 +75,8 @@ def load_skops(path: Path) -> Any:
     try:
         model = sio.load(path, trusted=untrusted)
     except Exception as exc:
-        raise _invalid(f"skops could not load the model: {exc}") from exc
+        message = client_message(exc, library="skops")
+        raise _invalid(f"skops could not load the model: {message}") from exc
     if not callable(getattr(model, "predict", None)):
         raise _invalid(f"{type(model).__name__} has no predict method")
     try:
@@ -105,12 +124,14 @@ def sklearn_details(model: Any) -> dict[str, Any]:
 def _read_schema(path: Path) -> Any:
     try:
         with zipfile.ZipFile(path) as archive:
+            check_archive(archive, path.stat().st_size)
             info = archive.getinfo("schema.json")
             if info.file_size > MAX_SCHEMA_BYTES:
                 raise _invalid("schema.json is too large")
             return json.loads(archive.read(info))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise _invalid(f"not a valid .skops archive: {exc}") from exc
+    except _ZIP_ERRORS as exc:
+        message = client_message(exc, library="zipfile")
+        raise _invalid(f"not a valid .skops archive: {message}") from exc
 
 
 def _type_names(node: Any) -> set[str]:

@@ -16,6 +16,7 @@ import xgboost
 from mlops.errors import BadRequest, Invalid
 
 from ._trees import check_tree
+from .library_errors import client_message
 from .signature import Signature
 
 # Objectives whose output is a class; the first group also gives probabilities.
@@ -34,7 +35,8 @@ def load_xgboost(path: Path) -> tuple[xgboost.Booster, dict[str, Any]]:
         booster = xgboost.Booster(model_file=str(path))
         model = json.loads(bytes(booster.save_raw("json")))
     except (xgboost.core.XGBoostError, ValueError) as exc:
-        raise _invalid(f"XGBoost could not load it: {exc}") from exc
+        message = client_message(exc, library="XGBoost")
+        raise _invalid(f"XGBoost could not load it: {message}") from exc
     try:
         _check_trees(model)
     except (KeyError, TypeError, ValueError) as exc:
@@ -90,7 +92,7 @@ def _check_looks_like_xgboost(path: Path) -> None:
     try:
         doc = json.loads(path.read_bytes())
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _invalid(f"not valid JSON: {exc}") from exc
+        raise _invalid(f"not valid JSON: {client_message(exc, library='json')}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("learner"), dict):
         raise _invalid("JSON without a 'learner' object is not an XGBoost model")
 
