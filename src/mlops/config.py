@@ -151,6 +151,50 @@ class Settings(BaseSettings):
         description="After SIGTERM, answer 503 on readiness this long before closing, so load "
         "balancers stop sending traffic (use ~5 in Kubernetes).",
     )
+    worker_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="How long a worker's claim on a job's shard lasts without a heartbeat "
+        "(sent every third of it); a worker that dies loses its shard after this long.",
+    )
+    worker_poll_seconds: float = Field(
+        1.0, ge=0.05, le=60, description="How often an idle worker looks for work."
+    )
+    worker_grace_seconds: float = Field(
+        25.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, how long a worker may finish its shard before it gives "
+        "it back to the queue (keep it under Kubernetes' terminationGracePeriodSeconds).",
+    )
+    job_max_attempts: int = Field(
+        3, ge=1, le=100, description="Attempts of a job's shard before the job fails."
+    )
+    job_retry_backoff_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="Wait before a failed shard is tried again; doubles with each attempt.",
+    )
+    job_s3_buckets: str = Field(
+        "",
+        pattern=r"^[a-z0-9.,-]*$",
+        description="Comma-separated S3 buckets (at MLOPS_S3_ENDPOINT_URL) that jobs may "
+        "read and write with s3:// URIs. Empty: none; jobs use the platform's storage.",
+    )
+    drift_sample_rate: float = Field(
+        0.01, ge=0, le=1, description="Share of prediction requests sampled for drift."
+    )
+    drift_samples_per_minute: int = Field(
+        600,
+        ge=0,
+        le=1_000_000,
+        description="Most rows sampled per model version and minute, whatever the traffic.",
+    )
+    drift_interval_seconds: float = Field(
+        3600, ge=10, le=7 * 86400, description="How often workers compute drift reports."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
@@ -173,6 +217,10 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value or None
+
+    @property
+    def job_s3_bucket_list(self) -> frozenset[str]:
+        return frozenset(b.strip() for b in self.job_s3_buckets.split(",") if b.strip())
 
     @property
     def resolved_artifact_store(self) -> str:

@@ -37,11 +37,17 @@ from mlops.serving.fastpath import parse as parse_predict
 from mlops.serving.manager import BatchingConfig
 from mlops.serving.rest import router as predict_router
 from mlops.serving.v2 import router as v2_router
+from mlops.workers.metrics import JobMetrics
+from mlops.workers.process import WorkerProcess
+from mlops.workers.router import router as jobs_router
 
 DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB for JSON bodies; uploads and predictions have their own
 UPLOAD_PATH = re.compile(r"^/api/v1/models/[^/]+/versions/?$")
 PREDICT_PATH = re.compile(r"^(/api/v1/models/([^/]+/)?predict|/v2/models/.+/infer)$")
+DATASET_PATH = re.compile(r"^/api/v1/datasets/?$")
 ALL_COMPONENTS = frozenset({"api", "serving"})
+# Background workers run only where asked: `mlops up` and `mlops worker`.
+KNOWN_COMPONENTS = ALL_COMPONENTS | {"workers"}
 GC_THRESHOLDS = (10_000, 20, 20)
 
 
@@ -89,15 +95,16 @@ def create_app(
     check_schema: bool = True,
 ) -> FastAPI:
     """Build the app. The context (engine, caches, loaded models) is created at start."""
-    unknown = set(components) - ALL_COMPONENTS
+    unknown = set(components) - KNOWN_COMPONENTS
     if unknown or not components:
-        raise ValueError(f"components must be among {sorted(ALL_COMPONENTS)}")
+        raise ValueError(f"components must be among {sorted(KNOWN_COMPONENTS)}")
     serving = "serving" in components
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = create_context(settings)
         engine = None
+        worker = None
         try:
             if check_schema:
                 ok, detail = await schema_status(ctx.engine)
@@ -110,6 +117,9 @@ def create_app(
                 app.state.dataplane = engine.dataplane
                 await engine.start()
                 app.state.serving_ready = True
+            if "workers" in components:
+                worker = WorkerProcess(settings, ctx.store, app.state.job_metrics)
+                await worker.start()
             # Everything loaded so far lives as long as the process: keep it out of the
             # cyclic collector, whose full passes otherwise pause every request for
             # tens of milliseconds, and collect young objects less often.
@@ -119,6 +129,8 @@ def create_app(
             yield
         finally:
             app.state.shutting_down = True
+            if worker is not None:
+                await worker.stop()
             if engine is not None:
                 await engine.stop()
             await ctx.close()
@@ -136,6 +148,8 @@ def create_app(
     app.state.shutting_down = False
     app.state.serving_ready = False
     app.state.serves_models = serving
+    if "api" in components or "workers" in components:
+        app.state.job_metrics = JobMetrics(registry)
     install_error_handlers(app)
     app.include_router(health_router)
     if serving:
@@ -147,6 +161,7 @@ def create_app(
         app.include_router(registry_router)
         app.include_router(deployments_router)
         app.include_router(audit_router)
+        app.include_router(jobs_router)
     observer = RequestObserver(app.state.http_metrics, access_log_enabled=settings.access_log)
     if serving and settings.predict_fast_path:
         app.predict_front = PredictFront(
@@ -162,6 +177,7 @@ def create_app(
             # Uploads: the file limit plus room for the form's other parts.
             UPLOAD_PATH: settings.max_upload_bytes + (1 << 20),
             PREDICT_PATH: settings.max_predict_body_bytes,
+            DATASET_PATH: settings.max_upload_bytes + (1 << 20),
         },
     )
     app.add_middleware(ObservabilityMiddleware, observer=observer)

@@ -11,6 +11,7 @@ from mlops.registry.models import (
     PlatformSetting,
     RegisteredModel,
 )
+from mlops.workers.models import DriftReference, DriftReport, Job, JobSchedule, JobTask
 
 __all__ = [
     "AliasEvent",
@@ -18,6 +19,11 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Deployment",
+    "DriftReference",
+    "DriftReport",
+    "Job",
+    "JobSchedule",
+    "JobTask",
     "ModelAlias",
     "ModelVersion",
     "PlatformSetting",

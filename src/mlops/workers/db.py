@@ -1,0 +1,39 @@
+"""The workers' own database engine.
+
+On SQLite every worker transaction starts with ``BEGIN IMMEDIATE``: it takes the write
+lock at once (waiting up to the busy timeout), so a claim's read and its write see the
+same state. A plain deferred transaction that reads and then writes fails at once with
+"database is locked" when another process wrote in between. PostgreSQL needs nothing
+special: claims lock their row with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from mlops.config import Settings
+from mlops.db.session import create_engine, create_session_factory
+
+
+def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_worker_engine(settings: Settings) -> AsyncEngine:
+    engine = create_engine(settings)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _no_implicit_begin)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
+    return engine
+
+
+def worker_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)

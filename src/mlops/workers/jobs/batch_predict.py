@@ -1,0 +1,256 @@
+"""``batch_predict``: score a data set with a registered model version.
+
+Three steps, each a leased task: **plan** reads the input's columns and row count and
+splits it into shards; each **shard** scores its rows and writes them, atomically, to
+``jobs/<id>/shards/<index>.parquet`` (a retried shard writes the same bytes under the
+same name); **assemble** runs once every shard is done and concatenates the shards in
+order into the output, written atomically, so the output holds each input row exactly
+once, in the input's order, or does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlops.db.base import utcnow
+from mlops.modelformats import Runtime, sample_input
+from mlops.workers.context import StepContext, StepDone, check_abort
+from mlops.workers.errors import InputError
+from mlops.workers.locations import Location
+from mlops.workers.models import Job, JobTask
+from mlops.workers.queue import DONE, QUEUED, SUCCEEDED, Lease
+from mlops.workers.tables import (
+    MISSING_OK_FORMATS,
+    Layout,
+    ShardRange,
+    feature_columns,
+    output_batch,
+    plan_input,
+    read_shard,
+)
+from mlops.workers.writers import open_writer
+
+TYPE = "batch_predict"
+BATCH_ROWS = 65_536
+OUTPUT_EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
+
+
+def shard_prefix(job_id: int) -> str:
+    return f"jobs/{job_id}/shards/"
+
+
+def shard_key(job_id: int, index: int) -> str:
+    return f"{shard_prefix(job_id)}{index:06d}.parquet"
+
+
+def default_output(job_id: int, fmt: str) -> str:
+    return f"jobs/{job_id}/output.{OUTPUT_EXTENSIONS[fmt]}"
+
+
+def _new_task(job: Job, kind: str, index: int, shard: ShardRange | None = None) -> JobTask:
+    return JobTask(
+        job_id=job.id,
+        kind=kind,
+        index=index,
+        status=QUEUED,
+        attempts=0,
+        available_at=utcnow(),
+        row_start=shard.row_start if shard else None,
+        row_end=shard.row_end if shard else None,
+        byte_start=shard.byte_start if shard else None,
+        byte_end=shard.byte_end if shard else None,
+    )
+
+
+async def plan(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDone:
+    job = await ctx.job(lease.job_id)
+    version = await ctx.version_file(job)
+    path = await ctx.input_file(job)
+    check_abort(abort)
+    shard_rows = int(job.options.get("shard_rows", 100_000))
+    features = feature_columns(version.signature)
+    assert job.format is not None
+    result = await asyncio.to_thread(plan_input, path, job.format, features, shard_rows)
+
+    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
+        job.rows_total = result.rows
+        job.shards_total = len(result.shards)
+        job.result = {**job.result, "has_id": result.has_id, "id_type": result.id_type}
+        for index, shard in enumerate(result.shards):
+            session.add(_new_task(job, "shard", index, shard))
+        if not result.shards:
+            session.add(_new_task(job, "assemble", 0))
+
+    return StepDone(apply)
+
+
+def _layout(job: Job, version_format: str, signature: Any) -> Layout:
+    return Layout(
+        fmt=job.format or "csv",
+        features=feature_columns(signature),
+        has_id=bool(job.result.get("has_id")),
+        id_type=job.result.get("id_type"),
+        allow_missing=version_format in MISSING_OK_FORMATS,
+        input_dtype=signature.input_dtype,
+    )
+
+
+def _score(
+    path: Path,
+    layout: Layout,
+    shard: ShardRange,
+    runtime: Runtime,
+    probabilities: bool,
+    out: Path,
+    abort: threading.Event,
+) -> int:
+    classes = runtime.signature.classes
+    rows = 0
+    writer = None
+    try:
+        for _, ids, x in read_shard(path, layout, shard, BATCH_ROWS):
+            check_abort(abort)
+            prediction = runtime.predict(x.astype(np.dtype(layout.input_dtype), copy=False))
+            batch = output_batch(
+                ids, prediction.values, prediction.probabilities if probabilities else None, classes
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(out, batch.schema)
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+async def shard(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDone:
+    job = await ctx.job(lease.job_id)
+    version = await ctx.version_file(job)
+    runtime = await ctx.runtimes.get(version)
+    path = await ctx.input_file(job)
+    layout = _layout(job, version.format, version.signature)
+    assert lease.row_start is not None and lease.row_end is not None
+    span = ShardRange(lease.row_start, lease.row_end, lease.byte_start, lease.byte_end)
+    probabilities = bool(job.options.get("return_probabilities"))
+    if probabilities and not version.signature.has_probabilities:
+        raise InputError(f"version {version.version} of {version.model!r} gives no probabilities")
+    out = ctx.work_dir / f"job-{job.id}-shard-{lease.index}-{lease.token}.parquet"
+    try:
+        rows = await asyncio.to_thread(
+            _score, path, layout, span, runtime, probabilities, out, abort
+        )
+        check_abort(abort)
+        if rows:
+            await ctx.objects.store.put_file(shard_key(job.id, lease.index), out)
+    finally:
+        with contextlib.suppress(OSError):
+            out.unlink()
+
+    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
+        job.rows_done += rows
+        job.shards_done += 1
+        left = await session.scalar(
+            select(func.count())
+            .select_from(JobTask)
+            .where(JobTask.job_id == job.id, JobTask.kind == "shard", JobTask.status != DONE)
+        )
+        if not left:
+            session.add(_new_task(job, "assemble", 0))
+
+    return StepDone(apply, rows)
+
+
+def _empty_schema(runtime: Runtime, layout: Layout, probabilities: bool, id_type: Any) -> pa.Schema:
+    sample = runtime.predict(sample_input(runtime.signature, rows=1))
+    ids = None
+    if layout.has_id:
+        ids = pa.array([], type=pa.string() if layout.fmt == "csv" else pa.int64())
+    batch = output_batch(
+        ids,
+        sample.values[:0],
+        sample.probabilities[:0] if probabilities and sample.probabilities is not None else None,
+        runtime.signature.classes,
+    )
+    return batch.schema
+
+
+def _concatenate(shards: list[Path], out: Path, fmt: str, schema: pa.Schema | None) -> int:
+    writer = None
+    rows = 0
+    try:
+        for path in shards:
+            table = pq.read_table(path)
+            if writer is None:
+                schema = table.schema
+                writer = open_writer(out, fmt, schema)
+            for batch in table.to_batches(BATCH_ROWS):
+                writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
+                rows += batch.num_rows
+        if writer is None:
+            assert schema is not None
+            writer = open_writer(out, fmt, schema)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+async def assemble(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDone:
+    job = await ctx.job(lease.job_id)
+    assert job.format is not None
+    ctx.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    downloads: list[Path] = []
+    shards: list[Path] = []
+    try:
+        for index in range(job.shards_total or 0):
+            key = shard_key(job.id, index)
+            location = Location("platform", key)
+            dest = ctx.work_dir / f"job-{job.id}-part-{index}-{lease.token}.parquet"
+            size = await ctx.objects.store.size(key)
+            if size is None:
+                continue  # a shard of no rows writes nothing
+            path = await ctx.objects.fetch(location, dest)
+            if path == dest:
+                downloads.append(dest)
+            shards.append(path)
+            check_abort(abort)
+        schema = None
+        if not shards:
+            version = await ctx.version_file(job)
+            runtime = await ctx.runtimes.get(version)
+            layout = _layout(job, version.format, version.signature)
+            schema = _empty_schema(
+                runtime, layout, bool(job.options.get("return_probabilities")), None
+            )
+        out = ctx.work_dir / f"job-{job.id}-output-{lease.token}.{job.format}"
+        downloads.append(out)
+        rows = await asyncio.to_thread(_concatenate, shards, out, job.format, schema)
+        if rows != job.rows_done:
+            raise RuntimeError(
+                f"the shards hold {rows} rows but {job.rows_done} were scored; assembling again"
+            )
+        check_abort(abort)
+        assert job.output_uri is not None
+        await ctx.objects.put(ctx.location(job.output_uri), out)
+    finally:
+        for path in downloads:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    ctx.forget_inputs(keep=None)
+
+    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
+        job.status = SUCCEEDED
+        job.result = {**job.result, "output_rows": rows}
+
+    return StepDone(apply)
