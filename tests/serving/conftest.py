@@ -12,6 +12,7 @@ from mlops.serving.dataplane import DataPlane
 from tests.conftest import Platform, bearer, start_platform
 from tests.registry.conftest import model_files, registry_bucket, registry_settings
 from tests.registry.helpers import create_model, upload
+from tests.registry.model_files import training_data
 
 __all__ = ["model_files", "registry_bucket", "registry_settings"]
 
@@ -24,6 +25,21 @@ def dataplane(platform: Platform) -> DataPlane:
 async def refresh(platform: Platform) -> None:
     """Apply registry changes now (the follower would within the poll interval)."""
     await dataplane(platform).manager.refresh()
+
+
+@pytest.fixture(scope="session")
+def impostor(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid ONNX model with the test models' signature that predicts the opposite
+    class: what someone who can write to the artifact store would swap in."""
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = training_data()
+    flipped = LogisticRegression(max_iter=200).fit(x, 1 - y)
+    graph = to_onnx(flipped, x[:1], options={id(flipped): {"zipmap": False}})
+    path = tmp_path_factory.mktemp("impostor") / "impostor.onnx"
+    path.write_bytes(graph.SerializeToString())
+    return path
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 from mlops.deployments.schemas import DeploymentPolicy
 from mlops.errors import Conflict, NotFound, Unavailable
 from mlops.modelformats import ModelInfo, Runtime, load_runtime, sample_input
+from mlops.serving.artifacts import ArtifactCache
 from mlops.serving.batching import BatchObserver, InferenceRunner, InferenceThread
 from mlops.serving.catalog import Catalog, CatalogSnapshot, ModelSpec, VersionSpec
 from mlops.serving.guard import GuardMonitor
@@ -91,17 +92,14 @@ class ModelManager:
         self._threads: dict[str, InferenceThread] = {}  # one inference thread per model
         self._refresh_lock = asyncio.Lock()
         self._load_locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self.artifacts = ArtifactCache(
+            store=store, directory=cache_dir, on_mismatch=self._integrity_failure
+        )
 
     # Loading
 
-    async def _fetch(self, spec: VersionSpec) -> Path:
-        # Content-addressed: a file already here with this name is this exact model.
-        suffix = Path(spec.filename).suffix or f".{spec.format}"
-        path = self.cache_dir / f"{spec.sha256}{suffix}"
-        if not path.exists():
-            self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            await self.store.get_file(spec.storage_key, path)
-        return path
+    def _integrity_failure(self, spec: VersionSpec, source: str) -> None:
+        self.metrics.integrity_failures.labels(spec.model, str(spec.version), source).inc()
 
     def _load_blocking(self, spec: VersionSpec, path: Path) -> Runtime:
         info = ModelInfo.model_validate(
@@ -134,7 +132,7 @@ class ModelManager:
             if failure is not None and time.monotonic() < failure.retry_at:
                 raise _unavailable(spec.model, spec.version, failure.reason)
             try:
-                path = await self._fetch(spec)
+                path = await self.artifacts.fetch(spec)
                 runtime = await asyncio.to_thread(self._load_blocking, spec, path)
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"[:500]

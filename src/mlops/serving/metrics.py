@@ -74,6 +74,13 @@ class ServingMetrics:
             labels,
             registry=registry,
         )
+        self.integrity_failures = Counter(
+            "mlops_artifact_integrity_failures_total",
+            "Model files refused because their bytes did not match the sha256 recorded at "
+            "upload, by where they came from (store: a download; cache: the local copy).",
+            [*labels, "source"],
+            registry=registry,
+        )
         self.canary_requests = Counter(
             "mlops_canary_requests_total",
             "Requests the canary policy sent to the canary version.",
