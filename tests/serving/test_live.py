@@ -3,10 +3,11 @@ graceful shutdown."""
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -27,8 +28,13 @@ def _token(server: LiveServer) -> str:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    with running_up(tmp_path_factory.mktemp("live")) as server:
+def live_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("live")
+
+
+@pytest.fixture(scope="module")
+def live(live_dir: Path) -> Iterator[tuple[LiveServer, str]]:
+    with running_up(live_dir) as server:
         yield server, _token(server)
 
 
@@ -89,7 +95,8 @@ def test_v2_errors(live: tuple[LiveServer, str]) -> None:
         headers=headers,
     )
     assert wrong_width.status_code == 422
-    assert "[rows, 5]" in wrong_width.json()["error"]["message"]
+    assert "[rows, 5]" in wrong_width.json()["error"]
+    assert wrong_width.headers["X-Error-Code"] == "invalid_input"
     unknown = httpx.post(
         f"{server.url}/v2/models/ghost/infer",
         json={"inputs": [{"name": "input", "shape": [1, 5], "datatype": "FP32", "data": [0] * 5}]},
@@ -114,7 +121,79 @@ def test_v2_errors(live: tuple[LiveServer, str]) -> None:
         headers=headers,
     )
     assert boolean.status_code == 422
-    assert "true/false are not numbers" in boolean.json()["error"]["message"]
+    assert "true/false are not numbers" in boolean.json()["error"]
+    huge = httpx.post(
+        f"{server.url}/v2/models/demo/infer",
+        json={
+            "inputs": [
+                {"name": "input", "shape": [4294967296, 4294967296], "datatype": "FP32", "data": []}
+            ]
+        },
+        headers=headers,
+    )
+    assert huge.status_code == 413, huge.text
+
+
+def _tamper(live_dir: Path, sha256: str, impostor: Path) -> None:
+    """Replace the stored object whose bytes hash to ``sha256`` (the local file store)."""
+    for path in (live_dir / "data" / "artifacts").rglob("*"):
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256:
+            path.write_bytes(impostor.read_bytes())
+            return
+    raise AssertionError(f"no stored object with sha256 {sha256}")
+
+
+def test_the_stock_client_can_read_every_error(
+    live: tuple[LiveServer, str], live_dir: Path, model_files: dict[str, Path], impostor: Path
+) -> None:
+    """``str()`` of tritonclient's exception raised TypeError on the platform's error
+    object; with the protocol's ``{"error": "<message>"}`` it tells status and message."""
+    server, token = live
+    headers = {"Authorization": f"Bearer {token}"}
+    created = httpx.post(f"{server.url}/api/v1/models", json={"name": "swapped"}, headers=headers)
+    assert created.status_code == 201
+    uploaded = httpx.post(
+        f"{server.url}/api/v1/models/swapped/versions",
+        files={"file": ("model.onnx", model_files["onnx"].read_bytes())},
+        headers=headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    _tamper(live_dir, uploaded.json()["sha256"], impostor)
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    row = np.array([[1, 2, 3, 4, 5]], dtype=np.float64)
+
+    def infer(
+        rows: np.ndarray = row,
+        *,
+        binary: bool = True,
+        model: str = "demo",
+        version: str = "",
+        credentials: dict[str, str] = headers,
+    ) -> None:
+        tensor = triton.InferInput("input", list(rows.shape), "FP64")
+        tensor.set_data_from_numpy(rows, binary_data=binary)
+        client.infer(model, [tensor], model_version=version, headers=dict(credentials))
+
+    cases: list[tuple[Callable[[], object], int, str]] = [
+        # The stock client writes NaN into JSON as it is: not valid JSON.
+        (lambda: infer(np.full((1, 5), np.nan), binary=False), 400, "not valid JSON"),
+        (lambda: infer(credentials={}), 401, "missing Authorization header"),
+        (lambda: client.get_model_metadata("demo"), 401, "missing Authorization header"),
+        (lambda: infer(model="ghost"), 404, "model 'ghost' does not exist"),
+        (lambda: infer(np.zeros((10_001, 5))), 413, "10001 rows is more than the limit"),
+        (lambda: infer(np.zeros((1, 4))), 422, "expected a tensor of shape [rows, 5]"),
+        (
+            lambda: infer(model="swapped", version="1"),
+            503,
+            "does not match the sha256 recorded at upload",
+        ),
+    ]
+    for call, status, says in cases:
+        with pytest.raises(triton.InferenceServerException) as caught:
+            call()
+        text = str(caught.value)
+        assert text.startswith(f"[{status}] ") and says in text, (status, text)
+        assert caught.value.status() == str(status)
 
 
 def test_sigterm_loses_no_request_in_flight(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from mlops.serving.engine import ServingEngine
 from mlops.serving.fastpath import PredictFront
 from mlops.serving.fastpath import parse as parse_predict
 from mlops.serving.manager import BatchingConfig
+from mlops.serving.oip_errors import OipErrorMiddleware
 from mlops.serving.rest import router as predict_router
 from mlops.serving.v2 import router as v2_router
 from mlops.workers.metrics import JobMetrics
@@ -181,6 +182,9 @@ def create_app(
         },
     )
     app.add_middleware(ObservabilityMiddleware, observer=observer)
+    if serving:
+        # Outermost: every /v2 error, whichever layer answered it, in the protocol's shape.
+        app.add_middleware(OipErrorMiddleware)
     return app
 
 

@@ -8,12 +8,13 @@ elements are each prefixed with a 4-byte little-endian length).
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
 import numpy as np
 
-from mlops.errors import BadRequest, Invalid
+from mlops.errors import BadRequest, Invalid, PayloadTooLarge
 
 DATATYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_),
@@ -40,12 +41,32 @@ def datatype_of(array: np.ndarray) -> str:
     raise ValueError(f"no V2 datatype for {array.dtype}")
 
 
-def _shape(raw: Any) -> tuple[int, ...]:
-    if not isinstance(raw, list) or not all(isinstance(d, int) and d >= 0 for d in raw):
-        raise Invalid("'shape' must be a list of non-negative integers", code="invalid_input")
+def _shape(name: str, raw: Any, max_rows: int | None) -> tuple[tuple[int, ...], int]:
+    """(shape, element count). The count is an exact Python integer: ``np.prod`` wraps
+    around (``[2**32, 2**32]`` is 0 in int64), which let a huge shape pass as empty."""
+    if not isinstance(raw, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw
+    ):
+        raise Invalid(
+            f"input {name!r}: 'shape' must be a list of non-negative integers",
+            code="invalid_input",
+        )
     if len(raw) > 8:
-        raise Invalid("tensors have at most 8 dimensions", code="invalid_input")
-    return tuple(raw)
+        raise Invalid(f"input {name!r}: tensors have at most 8 dimensions", code="invalid_input")
+    shape = tuple(raw)
+    count = math.prod(shape)
+    if count == 0:
+        raise Invalid(
+            f"input {name!r}: shape {list(shape)} holds no values; send at least one row",
+            code="invalid_input",
+        )
+    if max_rows is not None and shape and shape[0] > max_rows:
+        raise PayloadTooLarge(
+            f"input {name!r}: {shape[0]} rows is more than the limit of {max_rows} per "
+            "request (MLOPS_MAX_PREDICT_ROWS); split the request",
+            code="too_many_rows",
+        )
+    return shape, count
 
 
 # JSON values of each kind that a datatype of each kind takes without losing anything.
@@ -90,10 +111,16 @@ def _json_values(name: str, datatype: str, data: Any, may_hold_booleans: bool) -
 
 
 def decode_input(
-    tensor: Any, binary: memoryview | None, *, may_hold_booleans: bool = True
+    tensor: Any,
+    binary: memoryview | None,
+    *,
+    may_hold_booleans: bool = True,
+    max_rows: int | None = None,
 ) -> np.ndarray:
     """One request input as an array (numeric datatypes only: models take numbers).
 
+    The shape must be non-empty, hold exactly the values sent, and have at most
+    ``max_rows`` rows (its first dimension; 413 beyond).
     ``may_hold_booleans=False``: the request's JSON text has no ``true``/``false``, so the
     walk that looks for them in a numeric tensor's ``data`` is skipped."""
     if not isinstance(tensor, dict):
@@ -106,9 +133,8 @@ def decode_input(
             f"({', '.join(DATATYPES)})",
             code="invalid_input",
         )
-    shape = _shape(tensor.get("shape"))
+    shape, count = _shape(name, tensor.get("shape"), max_rows)
     dtype = DATATYPES[datatype]
-    count = int(np.prod(shape)) if shape else 1
     if binary is not None:
         if len(binary) != count * dtype.itemsize:
             raise Invalid(

@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from mlops import __version__
 from mlops.api.deps import bearer_credential
@@ -28,11 +29,48 @@ from mlops.serving.codecs import (
     take_binary,
 )
 from mlops.serving.dataplane import DataPlane, PredictResult
+from mlops.serving.oip_errors import ERROR_CODE_HEADER
 from mlops.serving.validation import invalid_json_message
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN)]
 HEADER_LENGTH = "inference-header-content-length"
+
+
+class OipError(BaseModel):
+    """An error, as the Open Inference Protocol has it (``OipErrorMiddleware`` renders it)."""
+
+    error: str = Field(description="What went wrong and what is expected, for people.")
+
+
+_WHEN = {
+    400: "The body is not valid JSON, or its binary part does not match its header.",
+    401: "No valid token or API key.",
+    404: "No such model or version.",
+    409: "The model has no version to serve (its alias points at none).",
+    413: "The body or the number of rows is over the limit.",
+    422: "The request is well-formed but its content is not acceptable.",
+    500: "The version failed on this input.",
+    503: "The version failed to load (the reason is in the message).",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI for the protocol's error answers (FastAPI would document its own 422)."""
+    header = {
+        ERROR_CODE_HEADER: {
+            "description": "The platform's stable error code, e.g. model_not_found.",
+            "schema": {"type": "string"},
+        }
+    }
+    return {
+        status: {"model": OipError, "description": _WHEN[status], "headers": header}
+        for status in statuses
+    }
+
+
+_READ_ERRORS = _errors(401, 404, 422)
+_INFER_ERRORS = _errors(400, 401, 404, 409, 413, 422, 500, 503)
 
 
 def _plane(request: Request) -> DataPlane:
@@ -111,14 +149,14 @@ def _metadata(plane: DataPlane, spec: VersionSpec) -> dict[str, Any]:
     }
 
 
-@router.get("/models/{name}")
+@router.get("/models/{name}", responses=_READ_ERRORS)
 async def model_metadata(name: ModelName, request: Request) -> dict[str, Any]:
     await _authenticate(request)
     plane = _plane(request)
     return _metadata(plane, _spec(plane, name, None))
 
 
-@router.get("/models/{name}/versions/{version}")
+@router.get("/models/{name}/versions/{version}", responses=_READ_ERRORS)
 async def version_metadata(name: ModelName, version: str, request: Request) -> dict[str, Any]:
     await _authenticate(request)
     plane = _plane(request)
@@ -133,18 +171,18 @@ async def _ready(request: Request, name: str, version: int | None) -> JSONRespon
     return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
 
 
-@router.get("/models/{name}/ready")
+@router.get("/models/{name}/ready", responses=_READ_ERRORS)
 async def model_ready(name: ModelName, request: Request) -> JSONResponse:
     return await _ready(request, name, None)
 
 
-@router.get("/models/{name}/versions/{version}/ready")
+@router.get("/models/{name}/versions/{version}/ready", responses=_READ_ERRORS)
 async def version_ready(name: ModelName, version: str, request: Request) -> JSONResponse:
     return await _ready(request, name, _version_number(version))
 
 
 def _inputs(
-    payload: dict[str, Any], binary: memoryview | None, may_hold_booleans: bool
+    payload: dict[str, Any], binary: memoryview | None, may_hold_booleans: bool, max_rows: int
 ) -> np.ndarray:
     inputs = payload.get("inputs")
     if not isinstance(inputs, list) or not inputs:
@@ -156,7 +194,9 @@ def _inputs(
         chunk = None
         if "binary_data_size" in params:
             chunk, offset = take_binary(binary, offset, params["binary_data_size"])
-        arrays.append(decode_input(tensor, chunk, may_hold_booleans=may_hold_booleans))
+        arrays.append(
+            decode_input(tensor, chunk, may_hold_booleans=may_hold_booleans, max_rows=max_rows)
+        )
     if len(arrays) == 1:
         return arrays[0]
     # One [rows, 1] tensor per feature, in signature order.
@@ -243,16 +283,16 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
         None,
         version=version,
         routing_key=request.headers.get("x-routing-key"),
-        array=_inputs(payload, binary, b"true" in head or b"false" in head),
+        array=_inputs(payload, binary, b"true" in head or b"false" in head, plane.max_rows),
     )
     return _response(payload, result)
 
 
-@router.post("/models/{name}/infer")
+@router.post("/models/{name}/infer", responses=_INFER_ERRORS)
 async def infer(name: ModelName, request: Request) -> Response:
     return await _infer(request, name, None)
 
 
-@router.post("/models/{name}/versions/{version}/infer")
+@router.post("/models/{name}/versions/{version}/infer", responses=_INFER_ERRORS)
 async def infer_version(name: ModelName, version: str, request: Request) -> Response:
     return await _infer(request, name, _version_number(version))
