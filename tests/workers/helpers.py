@@ -94,6 +94,7 @@ async def drain(platform: Platform, *, limit: int = 500) -> int:
         ran = 0
         while ran < limit and await worker.worker.run_once():
             ran += 1
+        await worker.worker.update_depth()
         return ran
 
 

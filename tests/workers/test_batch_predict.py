@@ -4,13 +4,24 @@ server's answers for the same rows."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import Platform, bearer
+from tests.conftest import Platform, bearer, start_platform
+from tests.seaweed import SeaweedFS
 from tests.serving.conftest import release
-from tests.workers.helpers import dataset, decode, drain, encode, get_job, submit, upload_dataset
+from tests.workers.helpers import (
+    dataset,
+    decode,
+    drain,
+    encode,
+    get_job,
+    submit,
+    upload_dataset,
+    worker_of,
+)
 
 
 async def _served(platform: Platform, token: str, x: np.ndarray, **params: int) -> dict[str, list]:  # type: ignore[type-arg]
@@ -57,3 +68,114 @@ async def test_output_equals_the_model_servers_answers(
         [table.column("probability_0").to_numpy(), table.column("probability_1").to_numpy()]
     )
     np.testing.assert_allclose(probabilities, np.array(served["probabilities"]), rtol=1e-6)
+
+
+async def test_the_version_is_resolved_at_submission(
+    platform: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    """Moving the alias, then archiving the version, while the job waits changes nothing:
+    the job scores with version 1 throughout."""
+    await release(platform, admin_token, "churn", [model_files["onnx"], model_files["skops"]])
+    ids, x = dataset(120, seed=4)
+    uri = (await upload_dataset(platform, admin_token, encode(ids, x, "csv"), "d.csv"))["uri"]
+    job = await submit(platform, admin_token, model="churn", input=uri, options={"shard_rows": 40})
+    assert job["version"] == 1
+    served = await _served(platform, admin_token, x, version=1)  # before it is archived
+    headers = bearer(admin_token)
+    moved = await platform.client.put(
+        "/api/v1/models/churn/aliases/production", json={"version": 2}, headers=headers
+    )
+    assert moved.status_code == 200
+    archived = await platform.client.delete("/api/v1/models/churn/versions/1", headers=headers)
+    assert archived.status_code == 204
+    await drain(platform)
+    done = await get_job(platform, admin_token, job["id"])
+    assert done["status"] == "succeeded" and done["version"] == 1, done
+    output = decode((await platform.client.get(done["download"], headers=headers)).content, "csv")
+    assert output.column("prediction").to_pylist() == served["predictions"]
+
+
+async def test_cancel_stops_claiming_shards(
+    platform: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(platform, admin_token, "churn", [model_files["onnx"]])
+    ids, x = dataset(100, seed=5)
+    uri = (await upload_dataset(platform, admin_token, encode(ids, x, "csv"), "d.csv"))["uri"]
+    job = await submit(platform, admin_token, model="churn", input=uri, options={"shard_rows": 10})
+    async with worker_of(platform) as worker:
+        assert await worker.worker.run_once()  # the plan: 10 shards queued
+        assert await worker.worker.run_once()  # one shard
+        headers = bearer(admin_token)
+        cancelled = await platform.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=headers)
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        assert not await worker.worker.run_once()  # nothing left to claim
+    done = await get_job(platform, admin_token, job["id"])
+    assert done["status"] == "cancelled" and done["shards_done"] == 1 and done["download"] is None
+    assert await platform.ctx.store.list_keys(f"jobs/{job['id']}/") == []
+    again = await platform.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "job_finished"
+    output = await platform.client.get(f"/api/v1/jobs/{job['id']}/output", headers=headers)
+    assert output.status_code == 409 and output.json()["error"]["code"] == "no_output"
+
+
+async def test_s3_input_and_output(
+    platform: Platform,
+    admin_token: str,
+    model_files: dict[str, Path],
+    job_settings: Any,
+    seaweedfs_server: SeaweedFS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bucket = seaweedfs_server.create_bucket("jobs")
+    for name, value in seaweedfs_server.aws_env().items():
+        monkeypatch.setenv(name, value)
+    s3 = seaweedfs_server.client()
+    ids, x = dataset(90, seed=6)
+    s3.put_object(Bucket=bucket, Key="in/Data Set.parquet", Body=encode(ids, x, "parquet"))
+    settings = job_settings(job_s3_buckets=bucket, s3_endpoint_url=seaweedfs_server.endpoint_url)
+    async for running in start_platform(settings):
+        token = await running.login()
+        await release(running, token, "churn", [model_files["lightgbm"]])
+        job = await submit(
+            running,
+            token,
+            model="churn",
+            input=f"s3://{bucket}/in/Data Set.parquet",
+            output=f"s3://{bucket}/out/scored.parquet",
+            options={"shard_rows": 40},
+        )
+        await drain(running)
+        done = await get_job(running, token, job["id"])
+        assert done["status"] == "succeeded" and done["download"] is None, done
+        body = s3.get_object(Bucket=bucket, Key="out/scored.parquet")["Body"].read()
+        served = await _served(running, token, x)
+        assert decode(body, "parquet").column("prediction").to_pylist() == served["predictions"]
+        elsewhere = await running.client.get(
+            f"/api/v1/jobs/{job['id']}/output", headers=bearer(token)
+        )
+        assert elsewhere.json()["error"]["code"] == "output_elsewhere"
+
+
+async def test_metrics_and_listing(
+    platform: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(platform, admin_token, "churn", [model_files["onnx"]])
+    ids, x = dataset(60, seed=7)
+    uri = (await upload_dataset(platform, admin_token, encode(ids, x, "jsonl"), "d.jsonl"))["uri"]
+    first = await submit(
+        platform, admin_token, model="churn", input=uri, options={"shard_rows": 25}
+    )
+    await drain(platform)
+    second = await submit(platform, admin_token, model="churn", input=uri)
+    await drain(platform, limit=0)  # no work: the queue depth is read
+    viewer_password = await platform.create_user(admin_token, "vera", "viewer")
+    viewer = bearer(await platform.login("vera", viewer_password))
+    listed = await platform.client.get("/api/v1/jobs?status=succeeded", headers=viewer)
+    assert [j["id"] for j in listed.json()["items"]] == [first["id"]]
+    everything = await platform.client.get("/api/v1/jobs?model=churn&limit=1", headers=viewer)
+    assert everything.json()["total"] == 2 and everything.json()["items"][0]["id"] == second["id"]
+    text = (await platform.client.get("/metrics")).text
+    assert 'mlops_jobs_total{status="succeeded",type="batch_predict"} 1.0' in text
+    assert 'mlops_job_rows_total{type="batch_predict"} 60.0' in text
+    assert "mlops_job_duration_seconds_count" in text
+    assert 'mlops_queue_depth{type="batch_predict"} 1.0' in text

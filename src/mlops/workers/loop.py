@@ -76,7 +76,7 @@ class Worker:
         while not self._stopping.is_set():
             worked = False
             try:
-                await self._update_depth()
+                await self.update_depth(force=False)
                 worked = await self.run_once()
             except Exception:
                 log.exception("worker loop error; trying again shortly")
@@ -87,7 +87,8 @@ class Worker:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def _update_depth(self, force: bool = False) -> None:
+    async def update_depth(self, *, force: bool = True) -> None:
+        """Set ``mlops_queue_depth`` from the database (at most every 5 s unless forced)."""
         now = time.monotonic()
         if not force and now - self._depth_at < DEPTH_EVERY_SECONDS:
             return

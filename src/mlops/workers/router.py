@@ -10,11 +10,13 @@ from fastapi.responses import StreamingResponse
 from mlops.api.deps import ContextDep, CurrentPrincipal, EditorPrincipal, SessionDep
 from mlops.api.paging import PageDep
 from mlops.audit.service import record_event
+from mlops.db.session import after_commit
 from mlops.errors import Conflict
 from mlops.registry.schemas import NAME_PATTERN
 from mlops.storage import ObjectNotFound
 from mlops.workers import service
 from mlops.workers.datasets import receive_dataset
+from mlops.workers.jobs.batch_predict import shard_prefix
 from mlops.workers.objects import ObjectAccess
 from mlops.workers.schemas import DatasetRead, JobCreate, JobList, JobRead, JobStatus
 
@@ -67,10 +69,17 @@ async def get_job(job_id: JobId, _: CurrentPrincipal, session: SessionDep) -> Jo
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobRead)
 async def cancel_job(
-    job_id: JobId, editor: EditorPrincipal, session: SessionDep, request: Request
+    job_id: JobId, editor: EditorPrincipal, session: SessionDep, ctx: ContextDep, request: Request
 ) -> JobRead:
     """Stop a queued or running job: no further shard is started."""
     job = await service.cancel_job(session=session, actor=editor.username, job_id=job_id)
+    objects = _objects(ctx)
+
+    async def remove_shards() -> None:
+        # A worker still writing one finds its lease gone and removes what it wrote.
+        await objects.delete_prefix(shard_prefix(job_id))
+
+    after_commit(session, remove_shards)
     metrics = getattr(request.app.state, "job_metrics", None)
     if metrics is not None:
         metrics.jobs.labels(job.type, "cancelled").inc()
