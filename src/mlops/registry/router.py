@@ -117,12 +117,16 @@ async def archive_model(
     name: ModelName,
     editor: EditorPrincipal,
     session: SessionDep,
+    ctx: ContextDep,
     force: Annotated[bool, Query(description="Admins: archive even while aliased.")] = False,
 ) -> Response:
-    """Archive a model (it is kept, not erased). Refused while an alias points at it."""
+    """Archive a model (it is kept, not erased). Refused while an alias points at it.
+    Model servers stop serving it within seconds (404)."""
     if force and editor.role is not Role.admin:
         raise Forbidden("only admins may force-archive a model that is still aliased")
-    await service.archive_model(session=session, actor=editor.username, name=name, force=force)
+    await service.archive_model(
+        session=session, kv=ctx.kv, actor=editor.username, name=name, force=force
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -15,6 +15,8 @@ from mlops.audit.service import record_event
 from mlops.db.filters import starts_with
 from mlops.db.paging import Page, fetch_object_page
 from mlops.errors import Conflict, NotFound
+from mlops.kv import KeyValueStore
+from mlops.registry.events import notify_after_commit
 from mlops.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from mlops.registry.schemas import AliasRead, ModelRead
 
@@ -122,9 +124,12 @@ async def aliases_of(*, session: AsyncSession, model_id: int) -> list[tuple[Mode
 
 
 async def archive_model(
-    *, session: AsyncSession, actor: str, name: str, force: bool
+    *, session: AsyncSession, kv: KeyValueStore, actor: str, name: str, force: bool
 ) -> RegisteredModel:
-    """Archive (never erase). Refused while an alias points at a version, unless forced."""
+    """Archive (never erase). Refused while an alias points at a version, unless forced.
+
+    Model servers are told once it commits, so it stops serving as fast as an alias move
+    (an archived model answers 404, by policy or by version number)."""
     model = await require_model(session=session, name=name)
     aliases = await aliases_of(session=session, model_id=model.id)
     if aliases and not force:
@@ -146,6 +151,7 @@ async def archive_model(
         before={"aliases": {a.name: v for a, v in aliases}},
         after={"archived": True, "forced": force},
     )
+    notify_after_commit(session, kv, name, "archived")
     return model
 
 
