@@ -7,6 +7,7 @@ the file and the environment name the same settings. Environment variables win.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from mlops.errors import ConfigError
 
 Environment = Literal["development", "staging", "production"]
 MIN_SECRET_KEY_BYTES = 32
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Settings(BaseSettings):
@@ -76,14 +78,45 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(
         3600, ge=60, le=7 * 24 * 3600, description="Lifetime of a login token."
     )
-    login_max_failures_per_user: int = Field(
-        5, ge=1, le=1000, description="Failed logins for one username before it is locked."
+    login_failures_per_pair: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Wrong passwords for one username from one client address before that "
+        "pair must wait; each further failure doubles the wait (1 s, 2 s, 4 s... up to the "
+        "window).",
     )
-    login_max_failures_per_client: int = Field(
-        20, ge=1, le=10000, description="Failed logins from one client address before it is locked."
+    login_failures_per_client: int = Field(
+        20,
+        ge=1,
+        le=100_000,
+        description="Wrong passwords from one client address, over all usernames, before that "
+        "address must wait (doubling likewise): it stops sprays across usernames.",
     )
-    login_lockout_seconds: int = Field(
-        900, ge=1, le=86400, description="Window in which failures count, and lock-out length."
+    login_failures_per_user: int = Field(
+        100,
+        ge=1,
+        le=1_000_000,
+        description="Wrong passwords for one username, over all addresses, before it counts as "
+        "under attack: then an address that fails for it waits the whole window. Addresses "
+        "that have not failed still log in at once; nobody is locked out.",
+    )
+    login_window_seconds: int = Field(
+        900,
+        ge=1,
+        le=86400,
+        description="How long failures count, from the first one; also the longest wait.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated CIDRs of proxies whose X-Forwarded-For is believed (the "
+        "client is the right-most address not in them). Empty: the peer address is the client.",
+    )
+    api_key_max_ttl_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Longest lifetime of an API key; a key created without expires_at gets it.",
     )
     password_hash_memory_kib: int = Field(
         19456,
@@ -218,6 +251,15 @@ class Settings(BaseSettings):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value or None
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _known_networks(cls, value: str) -> str:
+        return ",".join(str(network) for network in parse_networks(value))
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
+
     @property
     def job_s3_bucket_list(self) -> frozenset[str]:
         return frozenset(b.strip() for b in self.job_s3_buckets.split(",") if b.strip())
@@ -247,6 +289,22 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first, then the YAML file passed as init kwargs.
         return env_settings, init_settings
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """``"10.0.0.0/8, ::1"`` -> networks; a plain address is a /32 (or /128)."""
+    networks = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            # strict: "10.1.2.3/8" is refused, not silently widened to 10.0.0.0/8.
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as exc:
+            raise ValueError(
+                f"{item!r} is not a CIDR such as 10.0.0.0/8 or 127.0.0.6/32 ({exc})"
+            ) from None
+    return tuple(networks)
 
 
 def async_database_url(url: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlops.auth.access import AccessGate
 from mlops.auth.passwords import PasswordHasherPool
-from mlops.auth.ratelimit import LoginLimiter
+from mlops.auth.ratelimit import LoginLimiter, LoginPolicy
 from mlops.auth.tokens import TokenSigner
 from mlops.config import Settings, ensure_secret_key
 from mlops.db.session import create_engine, create_session_factory
@@ -73,10 +73,7 @@ def create_context(settings: Settings) -> PlatformContext:
         signer=signer,
         gate=AccessGate(kv=kv, sessions=sessions, signer=signer),
         login_limiter=LoginLimiter(
-            kv,
-            max_per_user=settings.login_max_failures_per_user,
-            max_per_client=settings.login_max_failures_per_client,
-            lockout_seconds=settings.login_lockout_seconds,
+            kv, LoginPolicy.of(settings), concurrency=settings.password_hash_concurrency
         ),
         store=create_artifact_store(settings),
     )

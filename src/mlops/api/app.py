@@ -19,9 +19,11 @@ from starlette.types import Receive, Scope, Send
 
 from mlops import __version__
 from mlops.api.errors import install_error_handlers
+from mlops.api.forwarded import ClientAddressResolver
 from mlops.api.health import router as health_router
 from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, RequestObserver
 from mlops.audit.router import router as audit_router
+from mlops.auth.follower import UserChangeFollower
 from mlops.auth.router import router as auth_router
 from mlops.config import Settings
 from mlops.context import PlatformContext, create_context
@@ -78,8 +80,12 @@ class PlatformApp(FastAPI):
     """FastAPI, with the predict requests answered before its middleware stack."""
 
     predict_front: PredictFront | None = None
+    client_resolver: ClientAddressResolver | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.client_resolver is not None and scope["type"] != "lifespan":
+            # Before everything, so the access log and the login throttle see one client.
+            self.client_resolver(scope)
         front = self.predict_front
         if front is not None:
             call = parse_predict(scope)
@@ -106,6 +112,11 @@ def create_app(
         ctx = create_context(settings)
         engine = None
         worker = None
+        # Without a shared store, user changes made by other processes (the mlops users
+        # commands) reach this one by reading the database (auth/follower.py).
+        follower = (
+            None if ctx.kv.shared else UserChangeFollower(sessions=ctx.sessions, gate=ctx.gate)
+        )
         try:
             if check_schema:
                 ok, detail = await schema_status(ctx.engine)
@@ -113,6 +124,8 @@ def create_app(
                     raise ConfigError(detail)
             app.state.ctx = ctx
             registry.register(PoolCollector(ctx.engine))
+            if follower is not None:
+                follower.start()
             if serving:
                 engine = _serving_engine(settings, ctx, registry, with_api="api" in components)
                 app.state.dataplane = engine.dataplane
@@ -132,6 +145,8 @@ def create_app(
             app.state.shutting_down = True
             if worker is not None:
                 await worker.stop()
+            if follower is not None:
+                await follower.stop()
             if engine is not None:
                 await engine.stop()
             await ctx.close()
@@ -145,6 +160,8 @@ def create_app(
         "`Authorization: Bearer <token or API key>`; get a token at `POST /api/v1/auth/login`.",
     )
     app.state.registry = registry
+    if settings.trusted_proxies:
+        app.client_resolver = ClientAddressResolver(settings.trusted_proxy_networks)
     app.state.http_metrics = HttpMetrics(registry)
     app.state.shutting_down = False
     app.state.serving_ready = False

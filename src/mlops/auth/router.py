@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -30,27 +31,25 @@ from mlops.errors import PlatformError
 router = APIRouter(prefix="/api/v1")
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, already resolved behind trusted proxies (api/forwarded.py)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/auth/login", response_model=TokenResponse, tags=["auth"])
 async def login(
     body: LoginRequest, request: Request, session: SessionDep, ctx: ContextDep
 ) -> TokenResponse:
     """Exchange a username and password for a bearer token."""
-    client = request.client.host if request.client else "unknown"
     failures = request.app.state.http_metrics.login_failures
     try:
-        await ctx.login_limiter.check(body.username, client)
-    except PlatformError:
-        failures.labels("locked").inc()
+        async with ctx.login_limiter.attempt(body.username, client_address(request)):
+            user = await service.authenticate_password(
+                session=session, hasher=ctx.hasher, username=body.username, password=body.password
+            )
+    except PlatformError as exc:
+        failures.labels("locked" if exc.status_code == 429 else "invalid_credentials").inc()
         raise
-    try:
-        user = await service.authenticate_password(
-            session=session, hasher=ctx.hasher, username=body.username, password=body.password
-        )
-    except PlatformError:
-        failures.labels("invalid_credentials").inc()
-        await ctx.login_limiter.record_failure(body.username, client)
-        raise
-    await ctx.login_limiter.record_success(body.username)
     token = ctx.signer.issue(
         user_id=user.id,
         username=user.username,
@@ -80,17 +79,25 @@ async def me(principal: CurrentPrincipal) -> Me:
 
 @router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
 async def change_my_password(
-    body: PasswordChange, principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep
+    body: PasswordChange,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    ctx: ContextDep,
 ) -> Response:
-    """Change your password; every token you hold stops working."""
-    await service.change_password(
-        session=session,
-        hasher=ctx.hasher,
-        gate=ctx.gate,
-        actor=principal,
-        old_password=body.old_password,
-        new_password=body.new_password,
-    )
+    """Change your password (a login token is required, not an API key). Every token you
+    hold stops working and every API key you own is revoked. Wrong old passwords count
+    like failed logins (429 with ``Retry-After`` beyond the limit)."""
+    service.require_login_token(principal, "changing your password")
+    async with ctx.login_limiter.attempt(principal.username, client_address(request)):
+        await service.change_password(
+            session=session,
+            hasher=ctx.hasher,
+            gate=ctx.gate,
+            actor=principal,
+            old_password=body.old_password,
+            new_password=body.new_password,
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -156,15 +163,18 @@ def _key_read(key: ApiKey, owner: str) -> ApiKeyRead:
     tags=["api-keys"],
 )
 async def create_api_key(
-    body: ApiKeyCreate, principal: CurrentPrincipal, session: SessionDep
+    body: ApiKeyCreate, principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep
 ) -> ApiKeyCreated:
-    """Create a key for a machine. The secret is in the answer only this once."""
+    """Create a key for a machine (with a login token: a key cannot mint keys). The
+    secret is in the answer only this once. Without ``expires_at`` the key lives the
+    longest lifetime allowed (``MLOPS_API_KEY_MAX_TTL_DAYS``); beyond it is a 422."""
     key, secret = await service.create_api_key(
         session=session,
         actor=principal,
         name=body.name,
         role=body.role,
         expires_at=body.expires_at,
+        max_ttl=timedelta(days=ctx.settings.api_key_max_ttl_days),
     )
     return ApiKeyCreated(**_key_read(key, principal.username).model_dump(), key=secret)
 

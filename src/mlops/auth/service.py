@@ -6,7 +6,7 @@ a change are queued with ``after_commit``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,17 @@ from mlops.db.session import PostCommit, after_commit
 from mlops.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 WRONG_PASSWORD = "Wrong username or password."
+
+
+def require_login_token(principal: Principal, action: str) -> None:
+    """API keys are for machines: they may not mint keys or change passwords, so a key
+    (perhaps leaked, expired or revoked since) can never leave a credential behind."""
+    if principal.via != "token":
+        raise Forbidden(
+            f"{action} needs a login token, not an API key; log in with "
+            "POST /api/v1/auth/login and send that token",
+            code="login_token_required",
+        )
 
 
 async def get_user_by_name(*, session: AsyncSession, username: str) -> User | None:
@@ -154,28 +165,42 @@ async def change_password(
         raise Invalid("the new password must differ from the old one", code="weak_password")
     user.password_hash = await hasher.hash(new_password)
     user.token_version += 1
+    revoked = await _revoke_all_keys(session=session, gate=gate, owner_id=user.id)
     await session.flush()
     await record_event(
         session=session,
         actor=actor.username,
         action="user.password_changed",
         target=f"user:{user.username}",
+        after={"api_keys_revoked": revoked},
     )
     after_commit(session, lambda: gate.publish_user(user))
 
 
 async def set_password(
-    *, session: AsyncSession, hasher: PasswordHasherPool, actor: str, username: str, password: str
+    *,
+    session: AsyncSession,
+    hasher: PasswordHasherPool,
+    gate: AccessGate,
+    actor: str,
+    username: str,
+    password: str,
 ) -> User:
-    """Administrative reset (CLI); ends the user's tokens."""
+    """Administrative reset (CLI); ends the user's tokens and revokes their API keys."""
     user = await require_user(session=session, username=username)
     check_password_policy(password, username=username)
     user.password_hash = await hasher.hash(password)
     user.token_version += 1
+    revoked = await _revoke_all_keys(session=session, gate=gate, owner_id=user.id)
     await session.flush()
     await record_event(
-        session=session, actor=actor, action="user.password_reset", target=f"user:{username}"
+        session=session,
+        actor=actor,
+        action="user.password_reset",
+        target=f"user:{username}",
+        after={"api_keys_revoked": revoked},
     )
+    after_commit(session, lambda: gate.publish_user(user))
     return user
 
 
@@ -212,8 +237,14 @@ async def create_api_key(
     name: str,
     role: Role | None,
     expires_at: datetime | None,
+    max_ttl: timedelta,
 ) -> tuple[ApiKey, str]:
-    """A new key and its secret; the role defaults to, and may not exceed, the creator's."""
+    """A new key and its secret; the role defaults to, and may not exceed, the creator's.
+
+    Only a login token creates keys, and a key lives at most ``max_ttl``: without an
+    expiry it gets the longest, so no key outlives the setting.
+    """
+    require_login_token(actor, "creating an API key")
     wanted = role or actor.role
     if not actor.role.allows(wanted):
         raise Forbidden(
@@ -221,8 +252,19 @@ async def create_api_key(
             f"asked for {wanted.value}",
             code="role_too_high",
         )
-    if expires_at is not None and expires_at <= datetime.now(UTC):
+    now = datetime.now(UTC)
+    latest = now + max_ttl
+    if expires_at is None:
+        expires_at = latest
+    elif expires_at <= now:
         raise Invalid("expires_at must be in the future", code="invalid_expiry")
+    elif expires_at > latest:
+        raise Invalid(
+            f"expires_at may be at most {_days(max_ttl)} days ahead "
+            f"(MLOPS_API_KEY_MAX_TTL_DAYS), that is until {latest.isoformat(timespec='seconds')}; "
+            f"got {expires_at.isoformat()}",
+            code="invalid_expiry",
+        )
     fresh = new_api_key()
     key = ApiKey(
         prefix=fresh.prefix,
@@ -239,7 +281,12 @@ async def create_api_key(
         actor=actor.username,
         action="api_key.created",
         target=f"api_key:{key.id}",
-        after={"name": name, "role": wanted.value, "prefix": fresh.prefix},
+        after={
+            "name": name,
+            "role": wanted.value,
+            "prefix": fresh.prefix,
+            "expires_at": expires_at.isoformat(),
+        },
     )
     return key, fresh.key
 
@@ -276,9 +323,14 @@ async def revoke_api_key(
     return key
 
 
-async def _revoke_all_keys(*, session: AsyncSession, gate: AccessGate, owner_id: int) -> None:
+def _days(ttl: timedelta) -> str:
+    return f"{ttl.total_seconds() / 86400:g}"
+
+
+async def _revoke_all_keys(*, session: AsyncSession, gate: AccessGate, owner_id: int) -> int:
+    """Revoke every live key of ``owner_id``; returns how many were live."""
     now = datetime.now(UTC)
-    await session.execute(
+    result = await session.execute(
         update(ApiKey)
         .where(ApiKey.owner_id == owner_id, ApiKey.revoked_at.is_(None))
         .values(revoked_at=now)
@@ -287,6 +339,7 @@ async def _revoke_all_keys(*, session: AsyncSession, gate: AccessGate, owner_id:
     for key in keys:
         await session.refresh(key)
         after_commit(session, _publisher(gate, key))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _publisher(gate: AccessGate, key: ApiKey) -> PostCommit:

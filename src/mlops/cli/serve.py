@@ -76,7 +76,9 @@ def _serve(
         port=port,
         log_config=uvicorn_log_config(),
         access_log=False,
-        proxy_headers=True,
+        # The app resolves the client from MLOPS_TRUSTED_PROXIES (api/forwarded.py);
+        # uvicorn's own X-Forwarded-For handling would trust 127.0.0.1 whatever it says.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=30,
     )

@@ -33,6 +33,17 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _reach(settings: Settings) -> str:
+    """How a change made here reaches running servers (never claim more than that)."""
+    if settings.redis_url:
+        return "running servers apply it at once (through Redis)"
+    # Servers without Redis follow the users table every second (auth/follower.py).
+    return (
+        "a running server on this database applies it within 2 s; servers that use Redis "
+        "only hear of it if MLOPS_REDIS_URL is set here too"
+    )
+
+
 async def _create(settings: Settings, username: str, password: str, role: Role) -> None:
     ctx = create_context(settings)
     try:
@@ -104,36 +115,39 @@ async def _update(
 @app.command("set-role")
 def set_role(username: str, role: Role, config: ConfigOption = None) -> None:
     """Change a user's role; their current tokens stop working."""
-    run(_update(settings_from(config), username, role, None))
-    console.print(f"{username} is now {role.value}")
+    settings = settings_from(config)
+    run(_update(settings, username, role, None))
+    console.print(f"{username} is now {role.value}; {_reach(settings)}")
 
 
 @app.command()
 def disable(username: str, config: ConfigOption = None) -> None:
-    """Disable a user: their tokens and API keys stop working at once."""
-    run(_update(settings_from(config), username, None, True))
-    console.print(f"{username} is disabled")
+    """Disable a user: their tokens stop working and their API keys are revoked."""
+    settings = settings_from(config)
+    run(_update(settings, username, None, True))
+    console.print(f"{username} is disabled; {_reach(settings)}")
 
 
 @app.command()
 def enable(username: str, config: ConfigOption = None) -> None:
     """Enable a disabled user again (their old API keys stay revoked)."""
-    run(_update(settings_from(config), username, None, False))
-    console.print(f"{username} is enabled")
+    settings = settings_from(config)
+    run(_update(settings, username, None, False))
+    console.print(f"{username} is enabled; {_reach(settings)}")
 
 
 async def _set_password(settings: Settings, username: str, password: str) -> None:
     ctx = create_context(settings)
     try:
         async with transaction(ctx.sessions) as session:
-            user = await service.set_password(
+            await service.set_password(
                 session=session,
                 hasher=ctx.hasher,
+                gate=ctx.gate,
                 actor="cli",
                 username=username,
                 password=password,
             )
-        await ctx.gate.publish_user(user)
     finally:
         await ctx.close()
 
@@ -144,7 +158,8 @@ def set_password(
     password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Reset a user's password (recovery); their current tokens stop working."""
+    """Reset a user's password (recovery): their current tokens stop working and their
+    API keys are revoked."""
     settings = settings_from(config)
     run(_set_password(settings, username, _read_password(password_stdin)))
-    console.print(f"password of {username} changed")
+    console.print(f"password of {username} changed, API keys revoked; {_reach(settings)}")
