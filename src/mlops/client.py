@@ -1,5 +1,8 @@
 """A small synchronous Python client of the platform's HTTP API.
 
+It imports httpx and the standard library only, never the server's modules, so a
+script or a CLI command that uses it starts in a fraction of a second.
+
 For training scripts and notebooks::
 
     from mlops.client import Client
@@ -106,6 +109,9 @@ class Client:
     Not thread-safe to share across threads while streaming; cheap to create.
     Close it with ``close()`` or use it as a context manager.
     """
+
+    MAX_PAGE = 500
+    """The most items a list endpoint returns at once (its largest ``limit``)."""
 
     def __init__(
         self,

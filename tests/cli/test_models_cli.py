@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 from mlops.cli.main import app
 from mlops.client import Client, ClientError
 from tests.cli.live_server import LiveServer, free_port, running_up
+from tests.imports_probe import HEAVY, run_probe
 
 runner = CliRunner()
 
@@ -443,3 +444,22 @@ def test_cli_uses_the_kept_login(server: LiveServer, tmp_path: Path) -> None:
     elsewhere = _cli(["list", "--url", f"http://127.0.0.1:{free_port()}"], env)
     assert elsewhere.exit_code == 1
     assert "mlops login --url URL" in elsewhere.output
+
+
+def test_client_commands_import_no_server_or_model_library(
+    server: LiveServer, token: str, tmp_path: Path
+) -> None:
+    """`mlops models list`, `show` and `whoami` start in a fraction of a second: they
+    import the HTTP client, never the server, the database or a model library."""
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(
+        json.dumps({"url": server.url, "username": "admin", "access_token": token})
+    )
+    env = {"MLOPS_CREDENTIALS_FILE": str(credentials)}
+    for command in (["models", "list"], ["models", "show", "demo"], ["whoami"]):
+        loaded, report = run_probe(
+            f"from mlops.cli.main import app\napp({command!r}, prog_name='mlops')", env=env
+        )
+        assert report["exit"] == 0, (command, report["exit"])
+        assert "httpx" in loaded  # it did talk to the server
+        assert not loaded & HEAVY, (command, sorted(loaded & HEAVY))

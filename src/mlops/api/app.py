@@ -25,7 +25,7 @@ from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, R
 from mlops.audit.router import router as audit_router
 from mlops.auth.follower import UserChangeFollower
 from mlops.auth.router import router as auth_router
-from mlops.config import Settings
+from mlops.config import Settings, ensure_secret_key
 from mlops.context import PlatformContext, create_context
 from mlops.db.schema import schema_status
 from mlops.deployments.catalog import DatabaseCatalog
@@ -73,6 +73,7 @@ def _serving_engine(
         # Registry writes bump the generation in ctx.kv: seen here if it is shared, or if
         # the API writes in this process.
         sees_every_change=ctx.kv.shared or with_api,
+        conversion_secret=ensure_secret_key(settings),
     )
 
 

@@ -1,17 +1,25 @@
-"""Helpers shared by CLI commands: settings from --config, errors as clean exits."""
+"""Helpers shared by CLI commands: settings from --config, errors as clean exits.
+
+Every module of ``mlops.cli`` imports only light modules at its top (typer, rich,
+the standard library, ``mlops.errors``): ``mlops --help`` and the client commands
+must not pay for the server, database or model libraries. A command imports what it
+needs inside its function; tests/test_imports.py checks this for every command.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from mlops.config import Settings, load_settings
 from mlops.errors import ConfigError, PlatformError
+
+if TYPE_CHECKING:
+    from mlops.config import Settings
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -36,6 +44,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def settings_from(config: Path | None, **overrides: Any) -> Settings:
+    from mlops.config import load_settings
+
     try:
         return load_settings(config, **overrides)
     except ConfigError as exc:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from mlops.cli.common import ConfigOption, console, run, settings_from
-from mlops.config import Settings
-from mlops.context import create_context
-from mlops.db.schema import head_revision, schema_status, upgrade_database
+
+if TYPE_CHECKING:
+    from mlops.config import Settings
 
 app = typer.Typer(
     help="Database schema migrations.", no_args_is_help=True, rich_markup_mode="markdown"
@@ -17,12 +19,17 @@ app = typer.Typer(
 @app.command()
 def upgrade(config: ConfigOption = None) -> None:
     """Apply every pending migration (safe to run again; run it as a one-off Job)."""
+    from mlops.db.schema import head_revision, upgrade_database
+
     settings = settings_from(config)
     upgrade_database(settings)
     console.print(f"database schema is at {head_revision()}")
 
 
 async def _status(settings: Settings) -> tuple[bool, str]:
+    from mlops.context import create_context
+    from mlops.db.schema import schema_status
+
     ctx = create_context(settings)
     try:
         return await schema_status(ctx.engine)

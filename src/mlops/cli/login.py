@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 
 from mlops.cli.common import console, fail
 from mlops.credentials import credentials_path, load_credentials, save_credentials
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def login(
@@ -18,6 +20,8 @@ def login(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
 ) -> None:
     """Log in and keep the token (file mode 600) for later CLI calls."""
+    import httpx
+
     base = url.rstrip("/")
     try:
         response = httpx.post(
@@ -43,6 +47,8 @@ def login(
 
 def logout() -> None:
     """Revoke the kept token and forget it."""
+    import httpx
+
     creds = load_credentials()
     if creds is None:
         console.print("not logged in")
@@ -61,6 +67,8 @@ def logout() -> None:
 
 def whoami() -> None:
     """Show who the kept token belongs to."""
+    import httpx
+
     creds = load_credentials()
     if creds is None:
         fail("not logged in; run `mlops login --url URL`")

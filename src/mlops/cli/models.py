@@ -6,23 +6,16 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
-from mlops.api.paging import MAX_PAGE
 from mlops.cli.common import console, err_console, fail
-from mlops.client import Client, ClientError, ProgressCallback
 from mlops.credentials import load_credentials
+
+if TYPE_CHECKING:
+    from mlops.client import Client, ProgressCallback
 
 app = typer.Typer(
     help="Register, upload, release and download models (talks to the platform's API).",
@@ -57,6 +50,8 @@ PICKLE_WARNING = (
 
 def client_for(url: str | None, token: str | None) -> Client:
     """A client for --url/--token (or MLOPS_URL/MLOPS_TOKEN), else the kept login."""
+    from mlops.client import Client
+
     creds = load_credentials()
     if creds is not None:
         kept_url = str(creds["url"]).rstrip("/")
@@ -73,6 +68,8 @@ def client_for(url: str | None, token: str | None) -> Client:
 @contextmanager
 def reporting_errors() -> Iterator[None]:
     """The server's message and exit 1 instead of a traceback."""
+    from mlops.client import ClientError
+
     try:
         yield
     except ClientError as exc:
@@ -84,6 +81,15 @@ def reporting_errors() -> Iterator[None]:
 @contextmanager
 def _transfer(description: str) -> Iterator[ProgressCallback]:
     """A Rich byte progress bar, as a ``callback(done, total)``."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -201,9 +207,11 @@ def show(name: NameArg, url: UrlOption = None, token: TokenOption = None) -> Non
     """Show a model, its aliases and its versions."""
     with reporting_errors(), client_for(url, token) as client:
         model = client.get_model(name)
-        page = client.list_versions(name, limit=MAX_PAGE)
+        page = client.list_versions(name, limit=client.MAX_PAGE)
         if page["total"] > len(page["items"]):  # show the newest
-            page = client.list_versions(name, limit=MAX_PAGE, offset=page["total"] - MAX_PAGE)
+            page = client.list_versions(
+                name, limit=client.MAX_PAGE, offset=page["total"] - client.MAX_PAGE
+            )
         versions = page["items"]
         deployment = client.get_deployment(name)
     console.print(f"[bold]{model['name']}[/]  {model['description']}")

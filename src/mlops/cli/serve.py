@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
-from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from mlops.api.app import ALL_COMPONENTS, create_app
-from mlops.bootstrap import AdminCreated, check_startup_settings, ensure_first_admin
 from mlops.cli.common import ConfigOption, console, err_console, fail, run, settings_from
-from mlops.config import Settings
-from mlops.context import create_context
-from mlops.db.schema import schema_status, upgrade_database
 from mlops.errors import ConfigError
-from mlops.observability.logs import configure_logging, uvicorn_log_config
-from mlops.registry.demo import register_demo_model
+
+if TYPE_CHECKING:
+    from mlops.bootstrap import AdminCreated
+    from mlops.config import Settings
+
+# What a process serves (mlops.api.app.ALL_COMPONENTS), named here so that importing
+# this module does not import the server.
+ALL_COMPONENTS = frozenset({"api", "serving"})
 
 HostOption = Annotated[
     str, typer.Option(help="Address to listen on. Use 0.0.0.0 inside a container.")
@@ -28,6 +25,11 @@ HostOption = Annotated[
 
 
 async def _prepare(settings: Settings, *, migrate: bool, demo: bool = False) -> AdminCreated | None:
+    from mlops.bootstrap import ensure_first_admin
+    from mlops.context import create_context
+    from mlops.db.schema import schema_status, upgrade_database
+    from mlops.registry.demo import register_demo_model
+
     if migrate:
         await asyncio.to_thread(upgrade_database, settings)
     ctx = create_context(settings)
@@ -47,28 +49,15 @@ async def _prepare(settings: Settings, *, migrate: bool, demo: bool = False) -> 
         await ctx.close()
 
 
-class GracefulServer(uvicorn.Server):
-    """On SIGTERM, readiness turns 503 at once; after ``delay`` seconds (time for load
-    balancers to notice) uvicorn stops accepting and lets in-flight requests finish."""
-
-    def __init__(self, config: uvicorn.Config, app: FastAPI, delay: float) -> None:
-        super().__init__(config)
-        self._app = app
-        self._delay = delay
-        self._draining = False
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._app.state.shutting_down = True
-        if self._delay > 0 and not self._draining:
-            self._draining = True
-            threading.Timer(self._delay, super().handle_exit, (sig, frame)).start()
-            return
-        super().handle_exit(sig, frame)
-
-
 def _serve(
     settings: Settings, host: str, port: int, components: frozenset[str] = ALL_COMPONENTS
 ) -> None:
+    import uvicorn
+
+    from mlops.api.app import create_app
+    from mlops.cli.graceful import GracefulServer
+    from mlops.observability.logs import uvicorn_log_config
+
     app = create_app(settings, components=components)
     config = uvicorn.Config(
         app,
@@ -114,6 +103,9 @@ def _announce(settings: Settings, host: str, port: int, admin: AdminCreated | No
 
 def _startup_settings(config: Path | None) -> Settings:
     """Settings for a server process, logging configured; exit 2 when they are unsafe."""
+    from mlops.bootstrap import check_startup_settings
+    from mlops.observability.logs import configure_logging
+
     settings = settings_from(config)
     configure_logging(settings.log_level, json_lines=settings.log_json)
     try:
@@ -136,7 +128,8 @@ def up(
     settings = _startup_settings(config)
     admin = run(_prepare(settings, migrate=True, demo=demo))
     _announce(settings, host, port, admin)
-    _serve(settings, host, port)
+    # One worker runs beside the API and the model server: jobs need nothing else.
+    _serve(settings, host, port, ALL_COMPONENTS | {"workers"})
 
 
 def api(
@@ -184,6 +177,9 @@ def _check_shared_state(settings: Settings, role: str) -> None:
 
 
 async def _check_schema(settings: Settings) -> None:
+    from mlops.context import create_context
+    from mlops.db.schema import schema_status
+
     ctx = create_context(settings)
     try:
         ok, detail = await schema_status(ctx.engine)

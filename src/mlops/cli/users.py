@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from mlops.auth import service
 from mlops.auth.principal import Principal
 from mlops.auth.roles import Role
 from mlops.cli.common import ConfigOption, console, run, settings_from
-from mlops.config import Settings
-from mlops.context import create_context
-from mlops.db.paging import ALL_ROWS
-from mlops.db.session import transaction
+
+if TYPE_CHECKING:
+    from mlops.config import Settings
 
 app = typer.Typer(
     help="Manage users in the platform's database (needs the database settings).",
@@ -45,6 +43,10 @@ def _reach(settings: Settings) -> str:
 
 
 async def _create(settings: Settings, username: str, password: str, role: Role) -> None:
+    from mlops.auth import service
+    from mlops.context import create_context
+    from mlops.db.session import transaction
+
     ctx = create_context(settings)
     try:
         async with transaction(ctx.sessions) as session:
@@ -76,6 +78,11 @@ def create(
 
 
 async def _list(settings: Settings) -> list[tuple[str, str, bool]]:
+    from mlops.auth import service
+    from mlops.context import create_context
+    from mlops.db.paging import ALL_ROWS
+    from mlops.db.session import transaction
+
     ctx = create_context(settings)
     try:
         async with transaction(ctx.sessions) as session:
@@ -97,6 +104,10 @@ def list_users(config: ConfigOption = None) -> None:
 async def _update(
     settings: Settings, username: str, role: Role | None, disabled: bool | None
 ) -> None:
+    from mlops.auth import service
+    from mlops.context import create_context
+    from mlops.db.session import transaction
+
     ctx = create_context(settings)
     try:
         async with transaction(ctx.sessions) as session:
@@ -137,6 +148,10 @@ def enable(username: str, config: ConfigOption = None) -> None:
 
 
 async def _set_password(settings: Settings, username: str, password: str) -> None:
+    from mlops.auth import service
+    from mlops.context import create_context
+    from mlops.db.session import transaction
+
     ctx = create_context(settings)
     try:
         async with transaction(ctx.sessions) as session:

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import skops.io as sio
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
 DEMO_FILENAME = "demo-classifier.skops"
 
 
@@ -20,6 +14,14 @@ def build_demo_model(dest_dir: Path) -> Path:
     ``[[1, 2, 3, 4, 5]]`` predict without warnings. Fixed seeds and a
     deterministic solver make every build predict identically. Returns the path.
     """
+    # Imported here: a platform that already has its demo model never trains it, and
+    # scikit-learn is the slowest library to import.
+    import skops.io as sio
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     x, y = make_classification(
         n_samples=200,
         n_features=5,

@@ -12,18 +12,11 @@ from pathlib import Path
 
 from mlops.errors import BadRequest, Invalid, PlatformError
 
+from .formats import BY_EXTENSION, open_model
 from .library_errors import client_message
-from .loader import open_model
 from .signature import FormatName, ModelInfo, Prediction, Signature, sample_input
-from .xgboost_format import is_ubjson
 
-FORMATS: dict[str, FormatName] = {
-    ".onnx": "onnx",
-    ".skops": "skops",
-    ".json": "xgboost",
-    ".ubj": "xgboost",
-    ".txt": "lightgbm",
-}
+FORMATS: dict[str, FormatName] = {ext: fmt.name for ext, fmt in BY_EXTENSION.items()}
 PICKLE_EXTENSIONS = frozenset(
     {
         ".pkl",
@@ -57,15 +50,6 @@ _CONTENT_NAMES = {
     "ubjson": "UBJSON",
     "lightgbm": "a LightGBM text model",
 }
-# Content kinds each claimed format may have; "unknown" goes to the loader,
-# which explains what is wrong with it.
-_ACCEPTS: dict[str, set[str]] = {
-    ".onnx": {"onnx", "unknown"},
-    ".skops": {"skops", "zip", "unknown"},
-    ".json": {"json", "unknown"},
-    ".ubj": {"ubjson", "unknown"},
-    ".txt": {"lightgbm", "unknown"},
-}
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x04\x22\x4d\x18", b"\x28\xb5\x2f\xfd")
 SMOKE_ROWS = 4
 
@@ -98,7 +82,7 @@ def inspect_model(path: Path, filename: str) -> ModelInfo:
             ".onnx, .skops (scikit-learn), .json/.ubj (XGBoost), .txt (LightGBM). " + CONVERT_HINT,
             code="unsupported_format",
         )
-    if kind not in _ACCEPTS[ext]:
+    if kind not in BY_EXTENSION[ext].contents[ext]:
         raise BadRequest(
             f"{filename}: the extension says {FORMATS[ext]} ({ext}) but the content is "
             f"{_CONTENT_NAMES.get(kind, kind)}. Upload the file with its real extension.",
@@ -140,8 +124,13 @@ def sniff(path: Path) -> str:
     if head.startswith(b"tree\n") or head.startswith(b"tree\r\n"):
         return "lightgbm"
     stripped = head.lstrip()
-    if is_ubjson(head):
-        return "ubjson"
+    if head.startswith(b"{"):
+        # Only a JSON-like file can be XGBoost's UBJSON: import its marker test (and
+        # so xgboost) for these alone, never for the other formats' uploads.
+        from .xgboost_format import is_ubjson
+
+        if is_ubjson(head):
+            return "ubjson"
     if stripped[:1] in (b"{", b"["):
         return "json"
     # ONNX writes ir_version (field 1, varint) first: tag byte 0x08.

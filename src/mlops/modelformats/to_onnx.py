@@ -6,12 +6,12 @@ plain probability matrix (no ZipMap), or one regression column.
 
 from __future__ import annotations
 
+import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm
-import onnx
-import xgboost
+if TYPE_CHECKING:
+    import onnx
 
 
 def model_to_onnx(model: Any, n_features: int) -> onnx.ModelProto:
@@ -20,7 +20,7 @@ def model_to_onnx(model: Any, n_features: int) -> onnx.ModelProto:
     Raises whatever the converter raises when it does not support the model;
     callers treat any exception as "no ONNX for this model".
     """
-    if isinstance(model, xgboost.Booster):
+    if _is_instance(model, "xgboost", "Booster"):
         if model.feature_names:
             # onnxmltools only understands XGBoost's default f0, f1, ... names;
             # the graph takes columns by position either way.
@@ -29,7 +29,7 @@ def model_to_onnx(model: Any, n_features: int) -> onnx.ModelProto:
         converted = _boosters().convert_xgboost(
             model, initial_types=_float_input(n_features, ml=True)
         )
-    elif isinstance(model, lightgbm.Booster):
+    elif _is_instance(model, "lightgbm", "Booster"):
         converted = _boosters().convert_lightgbm(
             model, initial_types=_float_input(n_features, ml=True), zipmap=False
         )
@@ -46,6 +46,13 @@ def model_to_onnx(model: Any, n_features: int) -> onnx.ModelProto:
     model_proto: onnx.ModelProto = converted
     _free_batch_dimension(model_proto)
     return model_proto
+
+
+def _is_instance(model: Any, library: str, name: str) -> bool:
+    """``isinstance(model, library.name)`` without importing ``library``: a model of a
+    library that was never imported cannot be one of its objects."""
+    module = sys.modules.get(library)
+    return module is not None and isinstance(model, getattr(module, name))
 
 
 def _float_input(n_features: int, *, ml: bool) -> list[tuple[str, Any]]:

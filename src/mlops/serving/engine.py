@@ -40,10 +40,12 @@ class ServingEngine:
         max_rows: int,
         poll_seconds: float,
         sees_every_change: bool = True,
+        conversion_secret: str | None = None,
     ) -> None:
         """``sees_every_change``: the registry generation in ``kv`` moves with every change
         (Redis, or the in-process store of ``mlops up``, where the API writes in this very
-        process). When False (a model server alone without Redis), every poll re-reads."""
+        process). When False (a model server alone without Redis), every poll re-reads.
+        ``conversion_secret``: see ``ModelManager``."""
         self.metrics = ServingMetrics(registry)
         self.manager = ModelManager(
             catalog=catalog,
@@ -51,6 +53,7 @@ class ServingEngine:
             cache_dir=cache_dir,
             metrics=self.metrics,
             batching=batching,
+            conversion_secret=conversion_secret,
         )
         self.dataplane = DataPlane(
             manager=self.manager, catalog=catalog, metrics=self.metrics, max_rows=max_rows

@@ -17,6 +17,7 @@ from pathlib import Path
 from mlops.deployments.schemas import DeploymentPolicy
 from mlops.errors import Conflict, NotFound, Unavailable
 from mlops.modelformats import ModelInfo, Runtime, load_runtime, sample_input
+from mlops.modelformats.onnx_cache import ConversionCache
 from mlops.serving.artifacts import ArtifactCache
 from mlops.serving.batching import BatchObserver, InferenceRunner, InferenceThread
 from mlops.serving.catalog import Catalog, CatalogSnapshot, ModelSpec, VersionSpec
@@ -77,7 +78,11 @@ class ModelManager:
         cache_dir: Path,
         metrics: ServingMetrics,
         batching: BatchingConfig,
+        conversion_secret: str | None = None,
     ) -> None:
+        """``conversion_secret`` (the platform's secret key): keep verified ONNX
+        conversions under ``cache_dir/onnx``, signed with it, so that a restart serves
+        them without importing (or converting with) the model's own library."""
         self.catalog = catalog
         self.store = store
         self.cache_dir = cache_dir
@@ -92,6 +97,9 @@ class ModelManager:
         self._threads: dict[str, InferenceThread] = {}  # one inference thread per model
         self._refresh_lock = asyncio.Lock()
         self._load_locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self.conversions = (
+            ConversionCache(cache_dir / "onnx", conversion_secret) if conversion_secret else None
+        )
         self.artifacts = ArtifactCache(
             store=store, directory=cache_dir, on_mismatch=self._integrity_failure
         )
@@ -105,7 +113,7 @@ class ModelManager:
         info = ModelInfo.model_validate(
             {"format": spec.format, "signature": spec.signature, "details": dict(spec.details)}
         )
-        runtime = load_runtime(path, info)
+        runtime = load_runtime(path, info, conversions=self.conversions)
         runtime.predict(sample_input(spec.signature, rows=4))  # warm before it takes traffic
         return runtime
 

@@ -8,7 +8,6 @@ from urllib.parse import unquote, urlsplit
 
 from mlops.storage.base import ArtifactStore
 from mlops.storage.local import LocalArtifactStore
-from mlops.storage.s3 import S3ArtifactStore
 
 ACCEPTED_FORMS = "file:///absolute/path, file://relative/path or s3://bucket[/prefix]"
 # S3's rules for new buckets; also keeps credentials ("user:pw@") and ports out.
@@ -43,6 +42,8 @@ def create_store(
         if not _BUCKET_RE.fullmatch(bucket):
             raise _invalid("the s3:// URL needs a valid bucket name (3-63 of [a-z0-9.-])")
         prefix = unquote(parts.path).strip("/")
+        from mlops.storage.s3 import S3ArtifactStore  # boto3 only when S3 is configured
+
         try:
             return S3ArtifactStore(bucket, prefix, endpoint_url=s3_endpoint_url, region=s3_region)
         except ValueError as exc:
