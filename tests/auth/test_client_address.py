@@ -39,10 +39,11 @@ def test_client_of(peer: str, forwarded_for: list[str], client: str) -> None:
 
 def test_the_scope_is_rewritten_only_for_a_trusted_peer() -> None:
     headers = [(b"x-forwarded-for", b"198.51.100.7"), (b"x-forwarded-proto", b"https")]
-    trusted = {"type": "http", "client": ("127.0.0.6", 1234), "headers": headers, "scheme": "http"}
-    SIDECAR_AND_GATEWAYS(trusted)
-    assert trusted["client"] == ("198.51.100.7", 0)
-    assert trusted["scheme"] == "https"
+    for _ in range(2):  # the second answer comes from the resolver's memory: the same
+        trusted = {"type": "http", "client": ("127.0.0.6", 1), "headers": headers}
+        SIDECAR_AND_GATEWAYS(trusted)
+        assert trusted["client"] == ("198.51.100.7", 0)
+        assert trusted["scheme"] == "https"
     direct = {"type": "http", "client": ("203.0.113.5", 1), "headers": headers, "scheme": "http"}
     SIDECAR_AND_GATEWAYS(direct)
     assert direct["client"] == ("203.0.113.5", 1)

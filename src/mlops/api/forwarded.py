@@ -41,8 +41,11 @@ class ClientAddressResolver:
 
     def __init__(self, trusted: Sequence[IPNetwork]) -> None:
         self._trusted = tuple(trusted)
-        # Peers repeat (a sidecar, a few gateway pods): remember each verdict.
+        # Peers repeat (a sidecar, a few gateway pods), and so does a client's header:
+        # remember both, since parsing addresses costs more than the rest of the request's
+        # routing.
         self._verdicts: BoundedDict[str, bool] = BoundedDict(4096)
+        self._clients: BoundedDict[tuple[str, tuple[str, ...]], str] = BoundedDict(16384)
 
     def is_trusted(self, host: str) -> bool:
         verdict = self._verdicts.get(host)
@@ -80,7 +83,12 @@ class ClientAddressResolver:
             elif name == b"x-forwarded-proto":
                 proto = value.decode("latin-1").split(",")[-1].strip().lower()
         if forwarded_for:
-            scope["client"] = (self.client_of(peer[0], forwarded_for), 0)
+            key = (peer[0], tuple(forwarded_for))
+            client = self._clients.get(key)
+            if client is None:
+                client = self.client_of(peer[0], forwarded_for)
+                self._clients[key] = client
+            scope["client"] = (client, 0)
         if proto in _SCHEMES:
             scheme = _SCHEMES[proto]
             scope["scheme"] = (

@@ -1,6 +1,6 @@
 """Throttling of password guesses, as OWASP's authentication cheat sheet recommends.
 
-Nobody is ever locked out by someone else's failures:
+Failures from one address never lock out another address:
 
 - **Pair** (username, client address): after ``failures_per_pair`` wrong passwords the
   pair must wait 1 s, then 2 s, 4 s... (each failure doubles it, up to the window).
