@@ -62,6 +62,21 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9:_.-]{1,64}$",
         description="Prefix of every Redis key, so environments can share one Redis.",
     )
+    redis_outage_grace_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="While Redis is unreachable, how long after reading it a process still "
+        "trusts a credential's state (revoked or not, user, API key); older state is read "
+        "from the database again, and if that is down too the request answers 503.",
+    )
+    revocation_purge_interval_seconds: float = Field(
+        3600.0,
+        ge=10,
+        le=7 * 24 * 3600,
+        description="How often the API deletes logged-out tokens that have expired anyway "
+        "from the database.",
+    )
     secret_key: SecretStr | None = Field(
         None,
         description="Key that signs access tokens, at least 32 bytes. Generated and kept in "

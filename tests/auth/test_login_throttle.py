@@ -5,6 +5,7 @@ Every test drives the limiter's clock, so waits end without sleeping.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.auth.throttle import caller_at, try_login, use_clock
@@ -125,3 +126,18 @@ async def test_a_trusted_proxys_forwarded_for_counts(settings_factory: Any) -> N
         async with caller_at(platform, ATTACKER) as direct:
             claimed = await try_login(direct, headers={"X-Forwarded-For": "192.0.2.77"})
             assert claimed.status_code == 429
+
+
+async def test_a_burst_of_parallel_guesses_cannot_slip_past_the_count(
+    settings_factory: Any,
+) -> None:
+    settings = settings_factory(login_failures_per_pair=3)
+    async for platform in start_platform(settings):
+        use_clock(platform)  # time stands still: no wait ends during the burst
+        async with caller_at(platform, ATTACKER) as attacker:
+            burst = await asyncio.gather(*(try_login(attacker, password=WRONG) for _ in range(20)))
+        statuses = [response.status_code for response in burst]
+        # Each guess is checked again once it has a turn (two at once per process), so at
+        # most one guess beyond the limit was in flight when the limit was reached.
+        assert statuses.count(401) <= 3 + 1, statuses
+        assert statuses.count(429) == 20 - statuses.count(401)

@@ -24,6 +24,7 @@ from mlops.api.health import router as health_router
 from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, RequestObserver
 from mlops.audit.router import router as audit_router
 from mlops.auth.follower import UserChangeFollower
+from mlops.auth.revocation_purge import RevocationPurger
 from mlops.auth.router import router as auth_router
 from mlops.config import Settings, ensure_secret_key
 from mlops.context import PlatformContext, create_context
@@ -31,6 +32,7 @@ from mlops.db.schema import schema_status
 from mlops.deployments.catalog import DatabaseCatalog
 from mlops.deployments.router import router as deployments_router
 from mlops.errors import ConfigError
+from mlops.kv.metrics import register_kv_metrics
 from mlops.observability.metrics import HttpMetrics, PoolCollector
 from mlops.registry.router import router as registry_router
 from mlops.serving.engine import ServingEngine
@@ -118,6 +120,14 @@ def create_app(
         follower = (
             None if ctx.kv.shared else UserChangeFollower(sessions=ctx.sessions, gate=ctx.gate)
         )
+        # Logged-out tokens past their expiry leave the database (auth/revocation_purge.py).
+        purger = (
+            RevocationPurger(
+                sessions=ctx.sessions, interval=settings.revocation_purge_interval_seconds
+            )
+            if "api" in components
+            else None
+        )
         try:
             if check_schema:
                 ok, detail = await schema_status(ctx.engine)
@@ -125,6 +135,9 @@ def create_app(
                     raise ConfigError(detail)
             app.state.ctx = ctx
             registry.register(PoolCollector(ctx.engine))
+            register_kv_metrics(registry, ctx.kv)
+            if purger is not None:
+                purger.start()
             if follower is not None:
                 follower.start()
             if serving:
@@ -146,6 +159,8 @@ def create_app(
             app.state.shutting_down = True
             if worker is not None:
                 await worker.stop()
+            if purger is not None:
+                await purger.stop()
             if follower is not None:
                 await follower.stop()
             if engine is not None:
