@@ -71,7 +71,12 @@ def create_context(settings: Settings) -> PlatformContext:
         kv=kv,
         hasher=create_hasher(settings),
         signer=signer,
-        gate=AccessGate(kv=kv, sessions=sessions, signer=signer),
+        gate=AccessGate(
+            kv=kv,
+            sessions=sessions,
+            signer=signer,
+            outage_grace=settings.redis_outage_grace_seconds,
+        ),
         login_limiter=LoginLimiter(
             kv, LoginPolicy.of(settings), concurrency=settings.password_hash_concurrency
         ),

@@ -8,6 +8,7 @@ it maps to. One exception handler renders all of them as
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -87,6 +88,33 @@ class TooManyRequests(PlatformError):
 class Unavailable(PlatformError):
     status_code = 503
     code = "unavailable"
+
+
+# Work to run again once a dependency is back (cache updates and events after a commit).
+Replayable = Callable[[], Awaitable[None]]
+
+
+class TemporarilyUnavailable(Unavailable):
+    """A dependency (the database, Redis) cannot answer now; retry after ``retry_after`` s.
+
+    ``replay_later``, when the dependency offers it, takes work that failed on it after
+    a commit and runs it again once the dependency is back.
+    """
+
+    code = "temporarily_unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        replay_later: Callable[[Replayable], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        self.replay_later = replay_later
 
 
 class ConfigError(Exception):

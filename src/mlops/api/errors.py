@@ -1,20 +1,26 @@
 """One JSON error shape for every error: ``{"error": {"code", "message"}}``.
 
 Unknown exceptions are caught by ``ObservabilityMiddleware``: logged with their
-stack trace and answered with a generic 500 that carries the request id.
+stack trace and answered with a generic 500 that carries the request id. A database
+that cannot answer (connection refused, pool exhausted) is a 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mlops.db.failures import DatabaseUnavailable, is_outage
 from mlops.errors import PlatformError
+
+log = logging.getLogger("mlops.api")
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -77,7 +83,22 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    if not is_outage(exc):
+        raise exc  # a bug, not an outage: the generic 500 with its stack trace
+    log.warning(
+        "database unavailable; answered 503",
+        extra={"error": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"},
+    )
+    unavailable = DatabaseUnavailable()
+    return error_response(
+        unavailable.status_code, unavailable.code, unavailable.message, headers=unavailable.headers
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PlatformError, _platform_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -11,12 +11,20 @@ request must check:
 
 Cache fills use set-if-absent and changes overwrite after commit, so a fill that
 read the database before a change cannot hide that change.
+
+While Redis is unreachable, a request answers on what this process last read of
+those keys, for at most ``outage_grace`` seconds after reading it, and otherwise
+reads the database (503 if that is down too). Changes made meanwhile are in the
+database; when Redis is back the store drops every cached entry before serving
+again, so none can say "not revoked" about a credential revoked in between.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -28,10 +36,14 @@ from mlops.auth.principal import Principal
 from mlops.auth.roles import Role, lowest
 from mlops.auth.tokens import TokenSigner, parse_api_key, secret_matches
 from mlops.bounded import BoundedDict
+from mlops.db.failures import unavailable_on_outage
 from mlops.errors import Unauthorized
-from mlops.kv import KeyValueStore
+from mlops.kv import KeyValueStore, KeyValueUnavailable
 
+log = logging.getLogger("mlops.auth")
 USER_STATE_TTL = 3600.0
+DEFAULT_OUTAGE_GRACE = 30.0
+CACHED_PREFIXES = ("tok:", "user:", "key:")
 KEY_CACHE_TTL = 300.0
 _INVALID_KEY = "Invalid, expired or revoked API key."
 _ENDED_TOKEN = "This token has been revoked; log in again at POST /api/v1/auth/login."
@@ -76,10 +88,21 @@ class AccessGate:
         kv: KeyValueStore,
         sessions: async_sessionmaker[AsyncSession],
         signer: TokenSigner,
+        outage_grace: float = DEFAULT_OUTAGE_GRACE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kv = kv
         self._sessions = sessions
         self._signer = signer
+        self._outage_grace = outage_grace
+        self._clock = clock
+        # Each cached key's value as this process last read it, and when (monotonic):
+        # what requests answer on while Redis is unreachable. Only for a shared store;
+        # the in-process one cannot become unreachable.
+        self._known: BoundedDict[str, tuple[str, float]] | None = (
+            BoundedDict(50_000) if kv.shared else None
+        )
+        kv.on_recovery(self._forget_cached)
         # The principal built for a token, with the cached user state it came from:
         # a client sends the same token on every request, and rebuilding the principal
         # was a tenth of a prediction's cost. Revocation and user state are still read
@@ -93,9 +116,7 @@ class AccessGate:
 
     async def _authenticate_token(self, token: str) -> Principal:
         claims = self._signer.decode(token)
-        revoked_raw, state_raw = await self._kv.get_many(
-            [f"tok:{claims.jti}", f"user:{claims.user_id}"]
-        )
+        revoked_raw, state_raw = await self._read([f"tok:{claims.jti}", f"user:{claims.user_id}"])
         if revoked_raw is None:
             revoked_raw = await self._fill_token(claims.jti, claims.expires_at)
         if revoked_raw == "1":
@@ -123,7 +144,7 @@ class AccessGate:
         parsed = parse_api_key(key)
         assert parsed is not None
         prefix, secret = parsed
-        raw = await self._kv.get(f"key:{prefix}")
+        (raw,) = await self._read([f"key:{prefix}"])
         key_state = KeyState(**json.loads(raw)) if raw else await self._fill_key(prefix)
         if key_state is None or not secret_matches(secret, key_state.secret_hash):
             raise Unauthorized(_INVALID_KEY, code="invalid_api_key")
@@ -131,7 +152,7 @@ class AccessGate:
             key_state.expires_at is not None and key_state.expires_at <= time.time()
         ):
             raise Unauthorized(_INVALID_KEY, code="invalid_api_key")
-        state_raw = await self._kv.get(f"user:{key_state.owner_id}")
+        (state_raw,) = await self._read([f"user:{key_state.owner_id}"])
         state = (
             UserState.decode(state_raw) if state_raw else await self._fill_user(key_state.owner_id)
         )
@@ -148,42 +169,100 @@ class AccessGate:
         )
 
     async def _fill_token(self, jti: str, expires_at: float) -> str:
-        async with self._sessions() as session:
-            revoked = await session.get(RevokedToken, jti) is not None
+        with unavailable_on_outage():
+            async with self._sessions() as session:
+                revoked = await session.get(RevokedToken, jti) is not None
         value = "1" if revoked else "0"
-        ttl = max(1.0, expires_at - time.time())
-        await self._kv.set_if_absent(f"tok:{jti}", value, ttl=ttl)
+        await self._fill(f"tok:{jti}", value, ttl=max(1.0, expires_at - time.time()))
         return value
 
     async def _fill_user(self, user_id: int) -> UserState | None:
-        async with self._sessions() as session:
-            user = await session.get(User, user_id)
+        with unavailable_on_outage():
+            async with self._sessions() as session:
+                user = await session.get(User, user_id)
         if user is None:
             return None
         state = UserState.of(user)
-        await self._kv.set_if_absent(f"user:{user_id}", state.encode(), ttl=USER_STATE_TTL)
+        await self._fill(f"user:{user_id}", state.encode(), ttl=USER_STATE_TTL)
         return state
 
     async def _fill_key(self, prefix: str) -> KeyState | None:
-        async with self._sessions() as session:
-            row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+        with unavailable_on_outage():
+            async with self._sessions() as session:
+                row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
         if row is None:
             return None
         state = key_state_of(row)
-        await self._kv.set_if_absent(f"key:{prefix}", json.dumps(asdict(state)), ttl=KEY_CACHE_TTL)
+        await self._fill(f"key:{prefix}", json.dumps(asdict(state)), ttl=KEY_CACHE_TTL)
         return state
+
+    # The key-value store, and what this process knows when it is unreachable.
+
+    async def _read(self, keys: Sequence[str]) -> list[str | None]:
+        try:
+            values = await self._kv.get_many(keys)
+        except KeyValueUnavailable:
+            return self._recall(keys)
+        known = self._known
+        if known is not None:
+            now = self._clock()
+            for key, value in zip(keys, values, strict=True):
+                if value is not None:
+                    known[key] = (value, now)
+        return values
+
+    def _recall(self, keys: Sequence[str]) -> list[str | None]:
+        """Values read within the grace period; ``None`` sends the caller to the database."""
+        known: dict[str, tuple[str, float]] = self._known or {}
+        oldest = self._clock() - self._outage_grace
+        values: list[str | None] = []
+        for key in keys:
+            entry = known.get(key)
+            values.append(entry[0] if entry is not None and entry[1] >= oldest else None)
+        return values
+
+    def _remember(self, key: str, value: str) -> None:
+        if self._known is not None:
+            self._known[key] = (value, self._clock())
+
+    async def _fill(self, key: str, value: str, *, ttl: float) -> None:
+        self._remember(key, value)
+        try:
+            await self._kv.set_if_absent(key, value, ttl=ttl)
+        except KeyValueUnavailable:
+            pass  # read from the database: good for this request; cached once Redis is back
+
+    async def _publish(self, key: str, value: str, *, ttl: float) -> None:
+        self._remember(key, value)
+        try:
+            await self._kv.set(key, value, ttl=ttl)
+        except KeyValueUnavailable:
+            # The change is in the database. Other processes re-read it there once their
+            # copy is older than the grace period, and when Redis is back every cached
+            # entry is dropped before it serves again (_forget_cached).
+            log.warning(
+                "Redis is unreachable: a credential change is saved and takes effect in "
+                "this process now, in others within MLOPS_REDIS_OUTAGE_GRACE_SECONDS",
+                extra={"key": key.split(":", 1)[0]},
+            )
+
+    async def _forget_cached(self, store: KeyValueStore) -> None:
+        # Runs before Redis serves again: an entry cached before the outage may say "not
+        # revoked" about a token revoked during it (the writer could not update it).
+        for prefix in CACHED_PREFIXES:
+            await store.delete_matching(prefix)
 
     # Writers call these after their transaction committed.
 
     async def publish_user(self, user: User) -> None:
-        await self._kv.set(f"user:{user.id}", UserState.of(user).encode(), ttl=USER_STATE_TTL)
+        await self._publish(f"user:{user.id}", UserState.of(user).encode(), ttl=USER_STATE_TTL)
 
     async def publish_token_revoked(self, jti: str, expires_at: float) -> None:
-        await self._kv.set(f"tok:{jti}", "1", ttl=max(1.0, expires_at - time.time()))
+        await self._publish(f"tok:{jti}", "1", ttl=max(1.0, expires_at - time.time()))
 
     async def publish_key(self, key: ApiKey) -> None:
         state = key_state_of(key)
-        await self._kv.set(f"key:{key.prefix}", json.dumps(asdict(state)), ttl=KEY_CACHE_TTL)
+        await self._publish(f"key:{key.prefix}", json.dumps(asdict(state)), ttl=KEY_CACHE_TTL)
 
 
 def _ts(value: datetime | None) -> float | None:

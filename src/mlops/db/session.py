@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from mlops.config import Settings
+from mlops.errors import TemporarilyUnavailable
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -77,7 +78,11 @@ PostCommit = Callable[[], Awaitable[None]]
 
 
 def after_commit(session: AsyncSession, action: PostCommit) -> None:
-    """Run ``action`` once the session's transaction has committed (cache updates, events)."""
+    """Run ``action`` once the session's transaction has committed (cache updates, events).
+
+    While Redis is down the action may be replayed later, after newer changes, so it
+    must not move shared state back in time (cache overwrites swallow the outage
+    instead, as ``AccessGate.publish_user`` does)."""
     session.info.setdefault("post_commit", []).append(action)
 
 
@@ -88,6 +93,14 @@ async def commit(session: AsyncSession) -> None:
 
 
 async def run_post_commit(session: AsyncSession) -> None:
+    """Run the queued actions. The change is already in: an action that fails because
+    Redis is down goes back to the store, which replays it once Redis is back, rather
+    than failing a request whose retry would repeat the change."""
     actions: list[PostCommit] = session.info.pop("post_commit", [])
     for action in actions:
-        await action()
+        try:
+            await action()
+        except TemporarilyUnavailable as exc:
+            if exc.replay_later is None:
+                raise
+            exc.replay_later(action)

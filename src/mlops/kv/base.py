@@ -7,7 +7,32 @@ every process) and ``MemoryKeyValueStore`` (the single-process default).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+
+from mlops.errors import Replayable, TemporarilyUnavailable
+
+RETRY_AFTER_SECONDS = 5
+# Yielded by ``subscribe`` once it listens again after the store was unreachable:
+# messages published in between are lost, so a subscriber re-reads what it follows.
+RESUMED = ""
+
+
+class KeyValueUnavailable(TemporarilyUnavailable):
+    """The shared store (Redis) cannot be reached: 503 with ``Retry-After``."""
+
+    code = "redis_unavailable"
+
+    def __init__(self, *, replay_later: Callable[[Replayable], None] | None = None) -> None:
+        super().__init__(
+            "Redis, which holds shared sign-in state and rate limits, is unreachable, so "
+            f"this request cannot be served now; retry in {RETRY_AFTER_SECONDS} s.",
+            retry_after=RETRY_AFTER_SECONDS,
+            replay_later=replay_later,
+        )
+
+
+# Runs on the store itself (reachable again) before anything else uses it.
+RecoveryHook = Callable[["KeyValueStore"], Awaitable[None]]
 
 
 class KeyValueStore(abc.ABC):
@@ -34,6 +59,10 @@ class KeyValueStore(abc.ABC):
     async def delete(self, *keys: str) -> None: ...
 
     @abc.abstractmethod
+    async def delete_matching(self, prefix: str) -> int:
+        """Delete every key starting with ``prefix``; returns how many there were."""
+
+    @abc.abstractmethod
     async def ping(self) -> None:
         """Raise if the store cannot be reached."""
 
@@ -41,13 +70,20 @@ class KeyValueStore(abc.ABC):
     async def publish(self, channel: str, message: str) -> None: ...
 
     @abc.abstractmethod
-    def subscribe(self, channel: str) -> AsyncIterator[str | None]:
+    def subscribe(self, channel: str) -> AsyncGenerator[str | None, None]:
         """Messages published on ``channel`` after the subscription started, and ``None``
         a few times a second while it is quiet, so a subscriber can stop without being
-        cancelled mid-read."""
+        cancelled mid-read. A store that can become unreachable waits for it to come
+        back and then yields ``RESUMED`` once (messages in between are lost)."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...
 
     async def get(self, key: str) -> str | None:
         return (await self.get_many([key]))[0]
+
+    def on_recovery(self, hook: RecoveryHook) -> None:
+        """Run ``hook`` whenever the store is reachable again after an outage, before
+        it serves anyone (to drop cached state that may have gone stale meanwhile).
+        Stores that are never unreachable ignore it."""
+        return None

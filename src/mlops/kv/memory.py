@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from mlops.bounded import BoundedDict
 from mlops.kv.base import KeyValueStore
@@ -64,6 +64,12 @@ class MemoryKeyValueStore(KeyValueStore):
         for key in keys:
             self._cache.pop(key, None)
 
+    async def delete_matching(self, prefix: str) -> int:
+        keys = [key for key in self._cache if key.startswith(prefix)]
+        for key in keys:
+            del self._cache[key]
+        return len(keys)
+
     async def ping(self) -> None:
         return None
 
@@ -71,7 +77,7 @@ class MemoryKeyValueStore(KeyValueStore):
         for queue in self._channels.get(channel, ()):
             queue.put_nowait(message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[str | None]:
+    async def subscribe(self, channel: str) -> AsyncGenerator[str | None, None]:
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._channels.setdefault(channel, set()).add(queue)
         try:
