@@ -70,14 +70,6 @@ class Settings(BaseSettings):
         "trusts a credential's state (revoked or not, user, API key); older state is read "
         "from the database again, and if that is down too the request answers 503.",
     )
-    redis_outage_grace_seconds: float = Field(
-        30.0,
-        ge=0,
-        le=3600,
-        description="While Redis is unreachable, how long after reading it a process still "
-        "trusts a credential's state (revoked or not, user, API key); older state is read "
-        "from the database again, and if that is down too the request answers 503.",
-    )
     revocation_purge_interval_seconds: float = Field(
         3600.0,
         ge=10,

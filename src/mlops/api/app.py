@@ -33,7 +33,6 @@ from mlops.deployments.catalog import DatabaseCatalog
 from mlops.deployments.router import router as deployments_router
 from mlops.errors import ConfigError
 from mlops.kv.metrics import register_kv_metrics
-from mlops.kv.metrics import register_kv_metrics
 from mlops.observability.metrics import HttpMetrics, PoolCollector
 from mlops.registry.router import router as registry_router
 from mlops.serving.engine import ServingEngine
@@ -136,7 +135,6 @@ def create_app(
                     raise ConfigError(detail)
             app.state.ctx = ctx
             registry.register(PoolCollector(ctx.engine))
-            register_kv_metrics(registry, ctx.kv)
             register_kv_metrics(registry, ctx.kv)
             if purger is not None:
                 purger.start()
