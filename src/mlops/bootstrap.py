@@ -36,6 +36,14 @@ def check_startup_settings(settings: Settings) -> None:
         raise ConfigError(
             f"MLOPS_ADMIN_PASSWORD is too weak for MLOPS_ENVIRONMENT={env}: {exc.message}"
         ) from None
+    if settings.metrics_token is None:
+        # /metrics names every served model and version: not for anyone on the network.
+        raise ConfigError(
+            f"MLOPS_METRICS_TOKEN is required when MLOPS_ENVIRONMENT={env}: /metrics lists "
+            "model names and versions, so Prometheus must send this token (its scrape "
+            "config's authorization.credentials_file). Generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 @dataclass(frozen=True)

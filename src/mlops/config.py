@@ -8,6 +8,7 @@ the file and the environment name the same settings. Environment variables win.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,10 @@ from mlops.errors import ConfigError
 
 Environment = Literal["development", "staging", "production"]
 MIN_SECRET_KEY_BYTES = 32
+MIN_METRICS_TOKEN_CHARS = 32
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -248,6 +253,17 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(True, description="JSON log lines (false: plain text for a terminal).")
     access_log: bool = Field(True, description="One log line per HTTP request.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that Prometheus sends to read /metrics (at least 32 "
+        "characters). Required outside development; unset in development, /metrics is open "
+        "to anyone who reaches the port and a warning is logged.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (scheme://host[:port]) whose web pages may call "
+        "the API from a browser (CORS). Empty: no cross-origin calls.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -265,6 +281,25 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value or None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_METRICS_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_METRICS_TOKEN_CHARS} characters; generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _known_origins(cls, value: str) -> str:
+        return ",".join(parse_origins(value))
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return parse_origins(self.cors_origins)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -304,6 +339,22 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first, then the YAML file passed as init kwargs.
         return env_settings, init_settings
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """``"https://a.example, http://localhost:3000"`` -> origins, as browsers send them."""
+    origins = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        # Exact origins only: a wildcard would let every site's pages call the API.
+        if not _ORIGIN.fullmatch(item):
+            raise ValueError(
+                f"{item!r} is not an origin such as https://ui.example.com or "
+                "http://localhost:3000 (scheme and host, optional port, no path or wildcard)"
+            )
+        origins.append(item.lower())
+    return tuple(origins)
 
 
 def parse_networks(text: str) -> tuple[IPNetwork, ...]:

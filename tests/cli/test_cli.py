@@ -71,6 +71,10 @@ def test_production_start_is_refused_without_secrets(tmp_path: Path, command: st
         ({"MLOPS_ADMIN_PASSWORD": STRONG}, "MLOPS_SECRET_KEY is required"),
         ({"MLOPS_SECRET_KEY": "s" * 40, "MLOPS_ADMIN_PASSWORD": "admin123"}, "too weak"),
         ({"MLOPS_SECRET_KEY": "s" * 40}, "MLOPS_ADMIN_PASSWORD is required"),
+        (
+            {"MLOPS_SECRET_KEY": "s" * 40, "MLOPS_ADMIN_PASSWORD": STRONG},
+            "MLOPS_METRICS_TOKEN is required",
+        ),
     ]
     for extra, message in cases:
         env = _env(tmp_path, MLOPS_ENVIRONMENT="production", **extra)
@@ -87,7 +91,11 @@ def test_production_start_is_refused_without_secrets(tmp_path: Path, command: st
 
 @pytest.mark.parametrize("command", ["api", "model-server"])
 def test_a_process_apart_needs_redis_outside_development(tmp_path: Path, command: str) -> None:
-    secrets = {"MLOPS_SECRET_KEY": "s" * 40, "MLOPS_ADMIN_PASSWORD": STRONG}
+    secrets = {
+        "MLOPS_SECRET_KEY": "s" * 40,
+        "MLOPS_ADMIN_PASSWORD": STRONG,
+        "MLOPS_METRICS_TOKEN": "m" * 40,
+    }
     result = subprocess.run(
         [*MLOPS, command, "--port", str(free_port())],
         env=_env(tmp_path, MLOPS_ENVIRONMENT="production", **secrets),

@@ -18,9 +18,12 @@ from prometheus_client import CollectorRegistry
 from starlette.types import Receive, Scope, Send
 
 from mlops import __version__
+from mlops.api.cors import PlatformCORSMiddleware, has_origin
+from mlops.api.docs import router as docs_router
 from mlops.api.errors import install_error_handlers
 from mlops.api.forwarded import ClientAddressResolver
 from mlops.api.health import router as health_router
+from mlops.api.health import warn_if_metrics_open
 from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, RequestObserver
 from mlops.audit.router import router as audit_router
 from mlops.auth.follower import UserChangeFollower
@@ -83,6 +86,8 @@ class PlatformApp(FastAPI):
     """FastAPI, with the predict requests answered before its middleware stack."""
 
     predict_front: PredictFront | None = None
+    # Browser calls with CORS on go through the middleware stack, which answers CORS.
+    cors_enabled: bool = False
     client_resolver: ClientAddressResolver | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,7 +97,7 @@ class PlatformApp(FastAPI):
         front = self.predict_front
         if front is not None:
             call = parse_predict(scope)
-            if call is not None:
+            if call is not None and not (self.cors_enabled and has_origin(scope)):
                 await front(scope, receive, send, call)
                 return
         await super().__call__(scope, receive, send)
@@ -172,6 +177,10 @@ def create_app(
         title="MLOps Platform API",
         version=__version__,
         lifespan=lifespan,
+        # /docs is served from local assets (api/docs.py); no CDN, no ReDoc, no OAuth2 page.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         description="Model registry, deployments and inference. Authenticate with "
         "`Authorization: Bearer <token or API key>`; get a token at `POST /api/v1/auth/login`.",
     )
@@ -186,6 +195,8 @@ def create_app(
         app.state.job_metrics = JobMetrics(registry)
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(docs_router)
+    warn_if_metrics_open(settings)
     if serving:
         # Before the registry's routes: /api/v1/models/predict is not a model name.
         app.include_router(predict_router)
@@ -214,6 +225,9 @@ def create_app(
             DATASET_PATH: settings.max_upload_bytes + (1 << 20),
         },
     )
+    if settings.cors_origin_list:
+        app.add_middleware(PlatformCORSMiddleware, origins=settings.cors_origin_list)
+        app.cors_enabled = True
     app.add_middleware(ObservabilityMiddleware, observer=observer)
     if serving:
         # Outermost: every /v2 error, whichever layer answered it, in the protocol's shape.

@@ -1,21 +1,33 @@
-"""Liveness, readiness and metrics endpoints (no authentication: probes and scrapers)."""
+"""Liveness, readiness and metrics endpoints, for probes and scrapers.
+
+Probes carry no credentials, so ``/health`` and ``/ready`` answer anyone, with
+component names and their status only: what failed and why (paths, URLs,
+exception texts) goes to the log. ``/metrics`` names models and versions, so
+outside development Prometheus must send ``MLOPS_METRICS_TOKEN``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import logging
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from mlops.api.deps import ContextDep
+from mlops.config import Settings
 from mlops.db.schema import schema_status
+from mlops.errors import Unauthorized
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 3.0
+log = logging.getLogger("mlops.health")
 
 
 class Health(BaseModel):
@@ -24,7 +36,8 @@ class Health(BaseModel):
 
 class Check(BaseModel):
     status: Literal["ok", "error", "disabled"]
-    detail: str | None = None
+    # Why, for the log only: probes are unauthenticated.
+    detail: str | None = Field(None, exclude=True)
 
 
 class Readiness(BaseModel):
@@ -52,14 +65,14 @@ async def _check_schema(ctx: ContextDep) -> Check:
 
 async def _check_redis(ctx: ContextDep) -> Check:
     if not ctx.settings.redis_url:
-        return Check(status="disabled", detail="MLOPS_REDIS_URL unset: in-process state")
+        return Check(status="disabled")
     await ctx.kv.ping()
     return Check(status="ok")
 
 
 async def _check_storage(ctx: ContextDep) -> Check:
     await ctx.store.check()
-    return Check(status="ok", detail=ctx.store.url)
+    return Check(status="ok")
 
 
 async def _guarded(name: str, check: object) -> Check:
@@ -82,9 +95,8 @@ async def ready(ctx: ContextDep, request: Request) -> JSONResponse:
     serving_down = request.app.state.serves_models and not request.app.state.serving_ready
     if request.app.state.shutting_down or serving_down:
         detail = "shutting down" if request.app.state.shutting_down else "loading models"
-        body = Readiness(
-            status="unavailable", checks={"process": Check(status="error", detail=detail)}
-        )
+        log.info("not ready: %s", detail)
+        body = Readiness(status="unavailable", checks={"process": Check(status="error")})
         return JSONResponse(body.model_dump(), status_code=503)
     database = await _guarded("database", _check_database(ctx))
     schema = (
@@ -99,10 +111,40 @@ async def ready(ctx: ContextDep, request: Request) -> JSONResponse:
         "artifact_store": await _guarded("artifact store", _check_storage(ctx)),
     }
     ok = all(check.status != "error" for check in checks.values())
+    for name, check in checks.items():
+        if check.status == "error":
+            log.warning("not ready: %s failed: %s", name, check.detail, extra={"check": name})
     body = Readiness(status="ok" if ok else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
+async def metrics(ctx: ContextDep, request: Request) -> Response:
+    """Prometheus metrics; with ``MLOPS_METRICS_TOKEN`` set, only for a caller sending it."""
+    check_metrics_token(ctx.settings, request.headers.get("authorization"))
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def warn_if_metrics_open(settings: Settings) -> None:
+    if settings.metrics_token is None:
+        # Outside development the process refuses to start (bootstrap.py).
+        log.warning(
+            "/metrics is open to anyone who can reach this port (it lists model names and "
+            "versions); set MLOPS_METRICS_TOKEN to require Prometheus' bearer token"
+        )
+
+
+def check_metrics_token(settings: Settings, authorization: str | None) -> None:
+    expected = settings.metrics_token
+    if expected is None:
+        return
+    scheme, _, sent = (authorization or "").partition(" ")
+    # Digests of equal length: the comparison reveals neither content nor length.
+    same = hmac.compare_digest(
+        hashlib.sha256(sent.strip().encode()).digest(),
+        hashlib.sha256(expected.get_secret_value().encode()).digest(),
+    )
+    if scheme.lower() != "bearer" or not same:
+        raise Unauthorized(
+            "/metrics needs the scrape token: send Authorization: Bearer <MLOPS_METRICS_TOKEN>"
+        )

@@ -1,8 +1,9 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs too much per request).
 
 ``ObservabilityMiddleware`` gives every request an id (kept from ``X-Request-ID``
-when the caller sent a sane one), echoes it in the response, records metrics by
-route template, and writes one JSON access log line.
+when the caller sent a sane one), echoes it in the response with the security
+headers (``security_headers``), records metrics by route template, and writes one
+JSON access log line.
 ``BodyLimitMiddleware`` refuses request bodies over a limit before they are read
 into memory.
 """
@@ -18,11 +19,12 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlops.api.security_headers import with_security_headers
+from mlops.observability.access_log import log_request
 from mlops.observability.logs import request_id_var
 from mlops.observability.metrics import HttpMetrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-access_log = logging.getLogger("mlops.access")
 log = logging.getLogger("mlops.api")
 
 
@@ -41,17 +43,8 @@ class RequestObserver:
         method = scope["method"]
         self.metrics.observe(template, method, status, elapsed)
         if self.access_log_enabled:
-            access_log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "client": (scope.get("client") or ("", 0))[0],
-                },
-            )
+            client = (scope.get("client") or ("", 0))[0]
+            log_request(method, scope["path"], template, status, elapsed, client)
 
 
 def request_id_of(scope: Scope) -> str:
@@ -91,7 +84,7 @@ class ObservabilityMiddleware:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*with_security_headers(message.get("headers", [])), header]
             await send(message)
 
         try:

@@ -29,6 +29,7 @@ from mlops.api.middleware import (
     request_id_of,
     too_large_message,
 )
+from mlops.api.security_headers import SECURITY_HEADERS
 from mlops.auth.access import AccessGate
 from mlops.auth.tokens import parse_bearer
 from mlops.errors import BadRequest, PayloadTooLarge, PlatformError
@@ -116,6 +117,7 @@ async def _respond(
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             *headers,
+            *SECURITY_HEADERS,
         ],
     }
     await send(start)
