@@ -42,6 +42,57 @@ def impostor(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def same_model(model_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ONNX test model in other bytes: the same answers under another sha256 (a
+    version with the same sha256 as a loaded one is served from its cached file)."""
+    import onnx
+
+    model = onnx.load(model_files["onnx"])
+    model.doc_string = "the same model, uploaded again"
+    path = tmp_path_factory.mktemp("same") / "same.onnx"
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def slow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid 5-feature ONNX regressor that is genuinely slow: 40 layers of a
+    1024 x 1024 matrix, milliseconds per row where the test models take microseconds."""
+    import numpy as np
+    import onnx
+    import onnx.helper as make
+    import onnx.numpy_helper
+
+    rng = np.random.default_rng(0)
+    width, layers = 1024, 40
+
+    def weights(name: str, rows: int, cols: int) -> onnx.TensorProto:
+        values = rng.standard_normal((rows, cols)) / np.sqrt(rows)
+        return onnx.numpy_helper.from_array(values.astype(np.float32), name)
+
+    nodes = [make.make_node("MatMul", ["x", "w_in"], ["h0"])]
+    for i in range(layers):  # one matrix, applied again and again
+        nodes.append(make.make_node("MatMul", [f"h{i}", "w"], [f"m{i}"]))
+        nodes.append(make.make_node("Tanh", [f"m{i}"], [f"h{i + 1}"]))
+    nodes.append(make.make_node("MatMul", [f"h{layers}", "w_out"], ["y"]))
+    graph = make.make_graph(
+        nodes,
+        "slow",
+        [make.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, 5])],
+        [make.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, 1])],
+        initializer=[
+            weights("w_in", 5, width),
+            weights("w", width, width),
+            weights("w_out", width, 1),
+        ],
+    )
+    model = make.make_model(graph, opset_imports=[make.make_opsetid("", 17)])
+    path = tmp_path_factory.mktemp("slow") / "slow.onnx"
+    onnx.save(model, path)
+    return path
+
+
 @pytest.fixture
 async def platform(registry_settings: Any) -> AsyncIterator[Platform]:
     """Overrides the root ``platform``, so ``admin_token`` logs in to this one."""

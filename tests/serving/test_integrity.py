@@ -9,7 +9,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import onnx
 import pytest
 
 from mlops.serving.manager import ModelManager
@@ -18,17 +17,6 @@ from tests.registry.helpers import upload
 from tests.serving.conftest import dataplane, refresh, release
 
 ROWS = {"data": [[0.5, -1, 2, 0, 1], [-2, 1, 0.5, 1, -1], [1, 1, 1, 1, 1]]}
-
-
-@pytest.fixture(scope="module")
-def same_model(model_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ONNX test model in other bytes (a cached copy of version 1 would serve
-    version 2 too when both had the same sha256, without a download)."""
-    model = onnx.load(model_files["onnx"])
-    model.doc_string = "the same model, uploaded again"
-    path = tmp_path_factory.mktemp("same") / "same.onnx"
-    onnx.save(model, path)
-    return path
 
 
 def _integrity_failures(platform: Platform, version: int, source: str) -> float:

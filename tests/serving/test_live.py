@@ -4,17 +4,20 @@ graceful shutdown."""
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
 
+from mlops.serving.dataplane import in_canary
 from tests.cli.live_server import LiveServer, running_up
 
 
@@ -194,6 +197,112 @@ def test_the_stock_client_can_read_every_error(
         text = str(caught.value)
         assert text.startswith(f"[{status}] ") and says in text, (status, text)
         assert caught.value.status() == str(status)
+
+
+def _release_with_canary(
+    server: LiveServer, headers: dict[str, str], name: str, files: list[Path]
+) -> None:
+    """``name`` with versions 1 (production) and 2 (a canary for half the traffic) and a
+    tight latency guard: 0.5 ms at p95, per row of the runtime's batches."""
+    created = httpx.post(f"{server.url}/api/v1/models", json={"name": name}, headers=headers)
+    assert created.status_code == 201, created.text
+    for path in files:
+        uploaded = httpx.post(
+            f"{server.url}/api/v1/models/{name}/versions",
+            files={"file": (path.name, path.read_bytes())},
+            headers=headers,
+            timeout=60,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+    aliased = httpx.put(
+        f"{server.url}/api/v1/models/{name}/aliases/production",
+        json={"version": 1},
+        headers=headers,
+    )
+    assert aliased.status_code == 200, aliased.text
+    guard = {"max_error_rate": 0.01, "max_p95_ms": 0.5, "window_s": 600, "min_requests": 20}
+    deployed = httpx.put(
+        f"{server.url}/api/v1/models/{name}/deployment",
+        json={"canary": {"version": 2, "percent": 50}, "guard": guard},
+        headers=headers,
+    )
+    assert deployed.status_code == 200, deployed.text
+
+
+def _viewer(server: LiveServer, admin: dict[str, str], username: str) -> dict[str, str]:
+    password = f"{username}-Passphrase-42"
+    created = httpx.post(
+        f"{server.url}/api/v1/users",
+        json={"username": username, "password": password, "role": "viewer"},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    login = httpx.post(
+        f"{server.url}/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def _canary_key() -> str:
+    """A routing key that the 50% canary takes (the caller chooses: that was the lever)."""
+    return next(key for key in (f"key-{i}" for i in range(1000)) if in_canary(50, key))
+
+
+def _deployment(server: LiveServer, headers: dict[str, str], name: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(
+        f"{server.url}/api/v1/models/{name}/deployment", headers=headers
+    ).json()
+    return answer
+
+
+def test_big_requests_from_one_viewer_do_not_evict_a_healthy_canary(
+    live: tuple[LiveServer, str], model_files: dict[str, Path], same_model: Path
+) -> None:
+    """The issue's attack: 160 requests of 10,000 rows, all sent to the canary. Timed per
+    request, they made a healthy canary look slow; per row, they are fast."""
+    server, token = live
+    admin = {"Authorization": f"Bearer {token}"}
+    _release_with_canary(server, admin, "healthy", [model_files["onnx"], same_model])
+    eve = {**_viewer(server, admin, "eve"), "X-Routing-Key": _canary_key()}
+    rows = np.random.default_rng(1).standard_normal((10_000, 5)).round(3).tolist()
+    body = json.dumps({"data": rows}).encode()
+    with httpx.Client(timeout=60) as client:
+        for _ in range(160):
+            answer = client.post(
+                f"{server.url}/api/v1/models/healthy/predict",
+                content=body,
+                headers={**eve, "Content-Type": "application/json"},
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["X-Model-Version"] == "2"
+    deployment = _deployment(server, admin, "healthy")
+    assert deployment["policy"]["canary"] == {"version": 2, "percent": 50.0}
+    assert "canary_rollback" not in deployment["status"]
+
+
+def test_a_genuinely_slow_canary_is_still_evicted(
+    live: tuple[LiveServer, str], model_files: dict[str, Path], slow_model: Path
+) -> None:
+    server, token = live
+    admin = {"Authorization": f"Bearer {token}"}
+    _release_with_canary(server, admin, "slowpoke", [model_files["onnx"], slow_model])
+    mallory = {**_viewer(server, admin, "mallory"), "X-Routing-Key": _canary_key()}
+    served = []
+    with httpx.Client(timeout=60) as client:
+        for _ in range(200):
+            answer = client.post(
+                f"{server.url}/api/v1/models/slowpoke/predict",
+                json={"data": [[0.5, -1, 2, 0, 1]]},
+                headers=mallory,
+            )
+            assert answer.status_code == 200, answer.text
+            served.append(answer.headers["X-Model-Version"])
+            if served[-1] == "1":
+                break  # the canary is out: its key meets the primary now
+    assert served[-1] == "1", "the slow canary kept its traffic"
+    rollback = _deployment(server, admin, "slowpoke")["status"]["canary_rollback"]
+    assert rollback["version"] == 2
+    assert rollback["reason"].startswith("p95 latency per row")
 
 
 def test_sigterm_loses_no_request_in_flight(tmp_path: Path) -> None:

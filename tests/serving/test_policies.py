@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from mlops.modelformats import Prediction
 from tests.conftest import Platform, bearer
@@ -287,3 +288,58 @@ async def test_a_model_server_alone_follows_changes_made_elsewhere(
             while (await _versions(alone, token, 1)) != [2]:
                 assert time.monotonic() < deadline, "the alias move did not arrive within 2 s"
                 await asyncio.sleep(0.05)
+
+
+async def _guard_weighs_each_user_once(
+    platform: Platform, model_files: dict[str, Path], route: str
+) -> None:
+    admin = await platform.login()
+    await release(platform, admin, "m", [model_files["onnx"], model_files["skops"]])
+    guard = {"max_error_rate": 0.3, "max_p95_ms": 60_000, "window_s": 600, "min_requests": 10}
+    await _policy(platform, admin, {"canary": {"version": 2, "percent": 100}, "guard": guard})
+    canary = dataplane(platform).manager.loaded[("m", 2)]
+    healthy = canary.runtime.predict
+
+    def poisoned(x: np.ndarray) -> Prediction:
+        if (x == 999).any():  # an input only the attacker sends
+            raise RuntimeError("canary bug")
+        return healthy(x)
+
+    canary.runtime.predict = poisoned  # type: ignore[method-assign]
+
+    async def send(token: str, value: float) -> int:
+        if route == "v2":
+            body = {
+                "inputs": [
+                    {"name": "input", "shape": [1, 5], "datatype": "FP32", "data": [value] * 5}
+                ]
+            }
+            answer = await platform.client.post(
+                "/v2/models/m/infer", json=body, headers=bearer(token)
+            )
+        else:
+            answer = await platform.client.post(
+                "/api/v1/models/m/predict", json={"data": [[value] * 5]}, headers=bearer(token)
+            )
+        return answer.status_code
+
+    for i in range(5):  # five users, ten good requests each
+        user = await platform.login(f"u{i}", await platform.create_user(admin, f"u{i}", "viewer"))
+        assert {await send(user, 0.5) for _ in range(10)} == {200}
+    eve = await platform.login("eve", await platform.create_user(admin, "eve", "viewer"))
+    # 30 failures of 80 would be 37.5%; eve weighs 10 of 60, 16.7%, under the 30% limit.
+    assert {await send(eve, 999) for _ in range(30)} == {500}
+    await dataplane(platform).drain()
+    assert dataplane(platform).manager.routes["m"].canary is canary
+    assert (await send(eve, 0.5)) == 200
+
+
+@pytest.mark.parametrize("route", ["fast", "documented", "v2"])
+async def test_the_guard_weighs_each_user_once_on_every_route(
+    registry_settings: Any, model_files: dict[str, Path], route: str
+) -> None:
+    from tests.conftest import start_platform
+
+    settings = registry_settings(predict_fast_path=route != "documented")
+    async for platform in start_platform(settings):
+        await _guard_weighs_each_user_once(platform, model_files, route)

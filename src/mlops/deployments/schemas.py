@@ -27,9 +27,22 @@ class Guard(_Strict):
     """Limits a canary must keep; breaching one takes it out of traffic automatically."""
 
     max_error_rate: float = Field(0.01, ge=0, le=1)
-    max_p95_ms: float = Field(50, gt=0, le=600_000)
+    max_p95_ms: float = Field(
+        50,
+        gt=0,
+        le=600_000,
+        description="Limit on the p95 of the canary runtime's time per row (milliseconds), "
+        "over the batches its requests ran in: not a request's time, which grows with the "
+        "rows the caller sends and with its wait in the queue.",
+    )
     window_s: float = Field(60, gt=0, le=86_400)
-    min_requests: int = Field(100, ge=1, le=10_000_000)
+    min_requests: int = Field(
+        100,
+        ge=1,
+        le=10_000_000,
+        description="Requests in the window before the guard judges; also the most one "
+        "user counts with (their most recent), whatever token or API key they use.",
+    )
 
 
 class DeploymentPolicy(_Strict):

@@ -59,9 +59,11 @@ class _Pending:
     future: asyncio.Future[Prediction] | None  # None: a shadow copy, see ``mirror``
     mirrored: Mirrored | None = None
     sink: MirrorSink | None = None
+    seconds_per_row: float = 0.0  # the runtime's, over the batch this request ran in
 
 
-_Outcome = list[Prediction] | BaseException
+# (one prediction per request, runtime seconds per row of the batch), or the error.
+_Outcome = tuple[list[Prediction], float] | BaseException
 
 
 class InferenceThread:
@@ -141,6 +143,15 @@ class InferenceRunner:
         self._enqueue(_Pending(x, future))
         return await future
 
+    async def predict_timed(self, x: np.ndarray) -> tuple[Prediction, float]:
+        """``predict``, and the runtime's seconds per row over the batch ``x`` ran in:
+        how fast the version is, whatever the request's size or its wait in the queue."""
+        future: asyncio.Future[Prediction] = self._bind().create_future()
+        pending = _Pending(x, future)
+        self._enqueue(pending)
+        prediction = await future
+        return prediction, pending.seconds_per_row
+
     def mirror(self, x: np.ndarray, expected: np.ndarray, sink: MirrorSink) -> None:
         """Queue a shadow copy of ``x``: no future and no task per request; ``sink``
         gets the batch's copies at once (so a shadow costs the loop little)."""
@@ -201,7 +212,13 @@ class InferenceRunner:
     def _settle(self, batch: list[_Pending], outcome: _Outcome) -> None:
         """On the loop: answer every waiter of the batch, then send the next batch."""
         self._busy = False
-        failed, parts = (outcome, None) if isinstance(outcome, BaseException) else (None, outcome)
+        failed: BaseException | None = None
+        parts: list[Prediction] | None = None
+        per_row = 0.0
+        if isinstance(outcome, BaseException):
+            failed = outcome
+        else:
+            parts, per_row = outcome
         mirrored: list[_Pending] = []
         for index, pending in enumerate(batch):
             if pending.future is None:
@@ -213,6 +230,7 @@ class InferenceRunner:
             elif failed is not None:
                 pending.future.set_exception(failed)
             elif parts is not None:
+                pending.seconds_per_row = per_row
                 pending.future.set_result(parts[index])
         if mirrored:
             _report_mirrored(mirrored, failed)
@@ -241,7 +259,7 @@ class InferenceRunner:
             return exc
         if self._observe is not None:
             self._observe(len(x), seconds)
-        return _split(prediction, batch)
+        return _split(prediction, batch), seconds / max(len(x), 1)
 
     async def close(self) -> None:
         """Stop taking requests; queued ones fail, the batch running now still answers."""

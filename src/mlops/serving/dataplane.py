@@ -23,6 +23,7 @@ from mlops.errors import Conflict, Invalid, PlatformError
 from mlops.modelformats import Prediction
 from mlops.serving.batching import Mirrored, MirrorSink
 from mlops.serving.catalog import Catalog
+from mlops.serving.guard import Caller
 from mlops.serving.manager import LoadedVersion, ModelManager, Route
 from mlops.serving.metrics import ServingMetrics
 from mlops.serving.validation import check_array, rows_to_array
@@ -97,9 +98,10 @@ class DataPlane:
                 return canary, route, True
         return route.primary, route, False
 
-    async def run(self, loaded: LoadedVersion, x: np.ndarray) -> Prediction:
+    async def run(self, loaded: LoadedVersion, x: np.ndarray) -> tuple[Prediction, float]:
+        """The prediction, and the runtime's seconds per row (see ``predict_timed``)."""
         try:
-            return await loaded.runner.predict(x)
+            return await loaded.runner.predict_timed(x)
         except PlatformError:
             raise
         except Exception as exc:
@@ -119,9 +121,11 @@ class DataPlane:
         routing_key: str | None = None,
         array: np.ndarray | None = None,
         may_hold_booleans: bool = True,
+        caller: Caller = None,
     ) -> PredictResult:
         """Validate, route and run. ``array`` is a decoded tensor (V2) instead of rows;
-        ``may_hold_booleans``: see ``rows_to_array``."""
+        ``may_hold_booleans``: see ``rows_to_array``; ``caller``: who asks (the user id),
+        for the canary guard's bound on one caller's weight."""
         start = time.perf_counter()
         loaded, route, is_canary = await self.select(
             name, version=version, alias=alias, routing_key=routing_key
@@ -146,16 +150,15 @@ class DataPlane:
         except PlatformError:
             metrics.invalid.inc()
             raise
-        failed = False
         try:
-            prediction = await self.run(loaded, x)
+            prediction, per_row = await self.run(loaded, x)
         except PlatformError:
-            failed = True
             metrics.error.inc()
-            raise
-        finally:
             if is_canary and route is not None:
-                self._watch_canary(route, loaded, time.perf_counter() - start, failed)
+                self._watch_canary(route, loaded, 0.0, True, caller)
+            raise
+        if is_canary and route is not None:
+            self._watch_canary(route, loaded, per_row, False, caller)
         metrics.ok.inc()
         metrics.rows.inc(len(x))
         if is_canary:
@@ -212,12 +215,17 @@ class DataPlane:
             metrics.shadow_disagreements.inc(differ)
 
     def _watch_canary(
-        self, route: Route, canary: LoadedVersion, seconds: float, failed: bool
+        self,
+        route: Route,
+        canary: LoadedVersion,
+        seconds_per_row: float,
+        failed: bool,
+        caller: Caller,
     ) -> None:
         guard = route.guard
         if guard is None or guard.tripped:
             return
-        guard.record(seconds, failed)
+        guard.record(seconds_per_row, failed, caller)
         reason = guard.breach()
         if reason is None:
             return

@@ -191,7 +191,7 @@ class PredictFront:
         self, scope: Scope, receive: Receive, call: PredictCall
     ) -> tuple[bytes, int]:
         credential, routing_key = _credential(scope)
-        await self._gate().authenticate(credential)
+        principal = await self._gate().authenticate(credential)
         return await run_predict(
             self._plane(),
             await _body(scope, receive, self._body_limit),
@@ -199,4 +199,5 @@ class PredictFront:
             version=call.version,
             alias=call.alias,
             routing_key=routing_key,
+            caller=principal.user_id,
         )

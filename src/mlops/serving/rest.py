@@ -98,8 +98,10 @@ async def run_predict(
     version: int | None,
     alias: str | None,
     routing_key: str | None,
+    caller: int | None = None,
 ) -> tuple[bytes, int]:
-    """The predict call shared by the fast path and the documented route: (JSON, version)."""
+    """The predict call shared by the fast path and the documented route: (JSON, version).
+    ``caller``: the user id (see ``DataPlane.predict``)."""
     if version is not None and alias is not None:
         raise Invalid("give ?version or ?alias, not both", code="invalid_input")
     data, with_probabilities, may_hold_booleans = _parse(body)
@@ -110,6 +112,7 @@ async def run_predict(
         alias=alias,
         routing_key=routing_key,
         may_hold_booleans=may_hold_booleans,
+        caller=caller,
     )
     if with_probabilities:
         check_probabilities(result.loaded)
@@ -127,7 +130,7 @@ async def _predict(
             "use ?version=N or ?alias=NAME",
             code="validation_error",
         )
-    await request.app.state.ctx.gate.authenticate(bearer_credential(request))
+    principal = await request.app.state.ctx.gate.authenticate(bearer_credential(request))
     content, served = await run_predict(
         request.app.state.dataplane,
         await request.body(),
@@ -135,6 +138,7 @@ async def _predict(
         version=version,
         alias=alias,
         routing_key=request.headers.get("x-routing-key"),
+        caller=principal.user_id,
     )
     return Response(
         content, media_type="application/json", headers={"X-Model-Version": str(served)}

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from mlops import __version__
 from mlops.api.deps import bearer_credential
+from mlops.auth.principal import Principal
 from mlops.errors import BadRequest, Invalid, NotFound
 from mlops.registry.schemas import NAME_PATTERN
 from mlops.serving.catalog import VersionSpec
@@ -78,8 +79,9 @@ def _plane(request: Request) -> DataPlane:
     return plane
 
 
-async def _authenticate(request: Request) -> None:
-    await request.app.state.ctx.gate.authenticate(bearer_credential(request))
+async def _authenticate(request: Request) -> Principal:
+    principal: Principal = await request.app.state.ctx.gate.authenticate(bearer_credential(request))
+    return principal
 
 
 def _version_number(raw: str | None) -> int | None:
@@ -268,7 +270,7 @@ def _response(payload: dict[str, Any], result: PredictResult) -> Response:
 
 
 async def _infer(request: Request, name: str, version: int | None) -> Response:
-    await _authenticate(request)
+    principal = await _authenticate(request)
     plane = _plane(request)
     head, binary = split_binary(await request.body(), request.headers.get(HEADER_LENGTH))
     try:
@@ -284,6 +286,7 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
         version=version,
         routing_key=request.headers.get("x-routing-key"),
         array=_inputs(payload, binary, b"true" in head or b"false" in head, plane.max_rows),
+        caller=principal.user_id,
     )
     return _response(payload, result)
 
