@@ -10,8 +10,11 @@ process's, so the inference thread's work counts.
     taskset -c 0 .venv/bin/python bench/asgi_cpu.py
     PYTHONPATH=/tmp/other-checkout/src taskset -c 0 .venv/bin/python bench/asgi_cpu.py
 
-Environment: ``REPS`` (5), ``MODES`` ("one batch"). Phases: ``one``, 50 concurrent callers
-sending 1 row, 40 requests each; ``batch``, 8 callers sending 100 rows, 100 each.
+Environment: ``REPS`` (5), ``MODES`` ("one batch"), ``ACCESS_LOG`` (``on``, the shipped
+default, or ``off``). Phases: ``one``, 50 concurrent callers sending 1 row, 40 requests
+each; ``batch``, 8 callers sending 100 rows, 100 each. Logging is configured as the
+server configures it (JSON lines on stderr at INFO): send stderr to a file or /dev/null,
+``2>/dev/null``, as a container runtime would take it.
 """
 
 from __future__ import annotations
@@ -83,8 +86,7 @@ async def main(data_dir: str) -> None:
         MLOPS_DATA_DIR=data_dir,
         MLOPS_ADMIN_USERNAME="admin",
         MLOPS_ADMIN_PASSWORD=password,
-        MLOPS_ACCESS_LOG="false",
-        MLOPS_LOG_LEVEL="WARNING",
+        MLOPS_ACCESS_LOG={"on": "true", "off": "false"}[os.environ.get("ACCESS_LOG", "on")],
     )
     # Imported after the environment is set, as `mlops up` would read it.
     from mlops.api.app import create_app
@@ -92,9 +94,11 @@ async def main(data_dir: str) -> None:
     from mlops.config import Settings
     from mlops.context import create_context
     from mlops.db.schema import upgrade_database
+    from mlops.observability.logs import configure_logging
     from mlops.registry.demo import register_demo_model
 
     settings = Settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
     upgrade_database(settings)
     ctx = create_context(settings)
     try:

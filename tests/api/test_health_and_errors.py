@@ -119,13 +119,16 @@ async def test_errors_carry_the_request_id_too(platform: Platform) -> None:
 async def test_log_lines_are_json_with_the_request_id(
     platform: Platform, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from mlops.observability import access_log
     from mlops.observability.logs import configure_logging
 
     configure_logging("INFO", json_lines=True)
     try:
         await platform.client.get("/health", headers={"X-Request-ID": "log-check-1"})
+        access_log.flush()  # access lines are written in batches, off the event loop
         lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
     finally:
+        access_log.uninstall()
         logging.getLogger().handlers.clear()
     access = [line for line in lines if line.get("logger") == "mlops.access"]
     assert access, lines

@@ -20,11 +20,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlops.api.security_headers import with_security_headers
+from mlops.observability.access_log import log_request
 from mlops.observability.logs import request_id_var
 from mlops.observability.metrics import HttpMetrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-access_log = logging.getLogger("mlops.access")
 log = logging.getLogger("mlops.api")
 
 
@@ -43,17 +43,8 @@ class RequestObserver:
         method = scope["method"]
         self.metrics.observe(template, method, status, elapsed)
         if self.access_log_enabled:
-            access_log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "client": (scope.get("client") or ("", 0))[0],
-                },
-            )
+            client = (scope.get("client") or ("", 0))[0]
+            log_request(method, scope["path"], template, status, elapsed, client)
 
 
 def request_id_of(scope: Scope) -> str:

@@ -42,8 +42,12 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    # Access lines are written by our middleware with the request id and route.
+    # Access lines are written by our middleware with the request id and route, off the
+    # event loop (access_log.py).
     logging.getLogger("uvicorn.access").disabled = True
+    from mlops.observability import access_log
+
+    access_log.install(handler, json_lines=json_lines)
 
 
 def uvicorn_log_config() -> dict[str, Any]:
