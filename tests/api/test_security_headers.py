@@ -43,6 +43,19 @@ async def test_json_and_error_answers_carry_the_headers(
         assert_secured(response)
 
 
+async def test_open_inference_protocol_answers_carry_them_too(
+    platform: Platform, admin_token: str
+) -> None:
+    live = await platform.client.get("/v2/health/live")
+    assert live.status_code == 200
+    assert_secured(live)
+    # Errors on /v2 are rewritten to the protocol's shape by the outermost middleware.
+    missing = await platform.client.get("/v2/models/nope", headers=bearer(admin_token))
+    assert missing.status_code == 404
+    assert isinstance(missing.json()["error"], str)
+    assert_secured(missing)
+
+
 async def test_an_unexpected_500_carries_them_too(platform: Platform) -> None:
     @platform.app.get("/boom")
     async def boom() -> None:
