@@ -8,8 +8,9 @@ more data than its member holds, would take the server's memory.
 
 The budget follows the file's size: skops saves uncompressed by default, so a
 real model unpacks to about its own size (which ``MLOPS_MAX_UPLOAD_BYTES``
-bounds); a compressed one may unpack to ``MAX_COMPRESSION_RATIO`` times it,
-and any archive to ``MIN_UNPACKED_BUDGET``.
+bounds); a compressed one may unpack to ``MAX_COMPRESSION_RATIO`` times it, but
+never past ``MAX_EXPANDED_BYTES`` unless the file itself is that large; any
+archive may unpack to ``MIN_UNPACKED_BUDGET``.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from mlops.errors import Invalid
 
 MAX_COMPRESSION_RATIO = 20
 MIN_UNPACKED_BUDGET = 64 * 1024**2
+MAX_EXPANDED_BYTES = 4 * 1024**3
 # numpy's own default bound on a .npy header; real headers are ~100 bytes.
 MAX_NPY_HEADER_BYTES = 10_000
 
 
 def unpacked_budget(file_size: int) -> int:
     """Most bytes an archive of ``file_size`` bytes may unpack to."""
-    return max(MIN_UNPACKED_BUDGET, MAX_COMPRESSION_RATIO * file_size)
+    expanded = min(MAX_COMPRESSION_RATIO * file_size, max(file_size, MAX_EXPANDED_BYTES))
+    return max(MIN_UNPACKED_BUDGET, expanded)
 
 
 def check_archive(archive: zipfile.ZipFile, file_size: int) -> None:
@@ -107,7 +110,8 @@ def _too_large(reason: str) -> Invalid:
     return Invalid(
         f"invalid .skops model: {reason}. A model saved with skops' default (no "
         "compression) unpacks to its own size; compressed, it may unpack to at most "
-        f"{MAX_COMPRESSION_RATIO} times its size (at least {MIN_UNPACKED_BUDGET} bytes).",
+        f"{MAX_COMPRESSION_RATIO} times its size, and to at most {MAX_EXPANDED_BYTES} bytes "
+        f"unless it is that large itself (always to {MIN_UNPACKED_BUDGET} bytes).",
         code="model_too_large",
     )
 
