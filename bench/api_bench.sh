@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the API server on PostgreSQL + Redis: authenticated GET /api/v1/users/me.
 #
-#   bench/api_bench.sh                        # both access-log modes, 15 s per measurement (~2.5 min)
-#   ACCESS_LOG=off DURATION=5 bench/api_bench.sh
+#   bench/api_bench.sh                        # the shipped defaults (access log on), 15 s per measurement
+#   ACCESS_LOG=both bench/api_bench.sh        # access log off, then on (~2.5 min)
 #
 # For each access-log mode, against one uvicorn process pinned to core 0 (load on core 1):
 #   1. throughput  wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency       (closed loop, as fast as it goes)
@@ -17,8 +17,8 @@
 #   DURATION=15      seconds per measurement
 #   CONNECTIONS=50   connections (wrk, steady) / workers (hey)
 #   RATE=500         requests/s of the steady and hey measurements
-#   ACCESS_LOG=both  both | on | off   (on = MLOPS_ACCESS_LOG=true, the platform's default; it is
-#                    run with MLOPS_LOG_LEVEL=INFO, since access lines are INFO records)
+#   ACCESS_LOG=on    on | off | both   (on = MLOPS_ACCESS_LOG=true, the platform's default; it is
+#                    run with MLOPS_LOG_LEVEL=INFO, the default, since access lines are INFO records)
 #   WARMUP=3         seconds of load before the measurements of each server
 #   STRICT=0         1: exit 3 when a target is missed (errors always exit 1)
 #   SERVER_CPU=0 LOAD_CPU=1   the two cores
@@ -35,7 +35,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-50}
 RATE=${RATE:-500}
-ACCESS_LOG=${ACCESS_LOG:-both}
+ACCESS_LOG=${ACCESS_LOG:-on}
 WARMUP=${WARMUP:-3}
 STRICT=${STRICT:-0}
 SERVER_CPU=${SERVER_CPU:-0}

@@ -592,9 +592,10 @@ ADMIN_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(18))')  #
 export MLOPS_ADMIN_USERNAME=admin
 export MLOPS_ADMIN_PASSWORD=$ADMIN_PASSWORD
 export MLOPS_DATA_DIR=$TMP/data
-export MLOPS_ACCESS_LOG=false
-# INFO, not WARNING: the one INFO line a model load writes names the runtime (onnxruntime or
-# the model's library). With the access log off nothing is logged per request.
+# The shipped defaults: the access log on (MLOPS_ACCESS_LOG=true) at INFO, one JSON line per
+# request into the server log file, as a container runtime would take stderr. INFO also
+# keeps the line a model load writes, which names the runtime (onnxruntime or the model's
+# library).
 export MLOPS_LOG_LEVEL=INFO
 printf '{"username":"admin","password":"%s"}' "$ADMIN_PASSWORD" >"$TMP/login.json"
 
@@ -640,7 +641,7 @@ platform_finish() { # on|off
     >>"$OUT/machine.txt"
   curl -s -m 5 "$BASE/metrics" | grep -E '^mlops_(batch_size_rows_(sum|count)|prediction_rows_total|predictions_total|canary|shadow)' \
     >"$OUT/metrics-batching-$1.txt" || true
-  tail -n 100 "$SERVER_LOG" >"$OUT/server-batching-$1.log"
+  grep -v 'mlops.access' "$SERVER_LOG" | tail -n 100 >"$OUT/server-batching-$1.log" || true
   stop_server
 }
 

@@ -149,3 +149,29 @@ def test_reconfigured_logging_gets_the_lines_through_logging(
     assert records[0].__dict__["route"] == "/p/{n}"
     access_log.flush()
     assert stream.getvalue() == ""
+
+
+def test_json_lines_are_byte_for_byte_those_of_the_other_log_lines(stream: io.StringIO) -> None:
+    """One parser, or one grep, reads the whole log (python-json-logger's separators and
+    ASCII escapes)."""
+    token = request_id_var.set("rid-\u00e9")
+    try:
+        access_log.log_request("GET", '/caf\u00e9/"q"', "/x", 404, 0.5, "::1")
+        logging.getLogger("mlops.access").info(
+            "request",
+            extra={
+                "method": "GET",
+                "path": '/caf\u00e9/"q"',
+                "route": "/x",
+                "status": 404,
+                "duration_ms": 500.0,
+                "client": "::1",
+            },
+        )
+    finally:
+        request_id_var.reset(token)
+    access_log.flush()
+    # Through logging first (written at once), then the writer's (written at the flush).
+    through_logging, written = stream.getvalue().splitlines()
+    tail = through_logging[through_logging.index('"level"') :]
+    assert written[written.index('"level"') :] == tail

@@ -4,7 +4,7 @@ Through ``logging``, each line cost a ``LogRecord``, python-json-logger's format
 and a write and flush on the event loop: as much CPU as the rest of a single-row
 prediction (docs/performance.md). Here a request only appends a tuple to a queue; a
 background thread wakes every ``FLUSH_SECONDS`` (sooner when ``BATCH_LINES`` are
-waiting), formats the lines with orjson and writes them to the log handler's stream
+waiting), formats the lines and writes them to the log handler's stream
 in one call, under the handler's lock so they never interleave with other log lines.
 Lines keep the fields, order and JSON shape of the other log lines; they may reach
 the stream up to ``FLUSH_SECONDS`` after the request (each carries its own time).
@@ -21,9 +21,8 @@ import logging
 import threading
 import time
 from collections import deque
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
-
-import orjson
 
 from mlops.observability.logs import request_id_var
 
@@ -129,22 +128,16 @@ class AccessLogWriter:
         return f"{self._clock_text},{int((when - second) * 1000):03d}"
 
     def _format_json(self, line: _Line) -> str:
+        # Byte for byte what python-json-logger writes for the other lines (json.dumps's
+        # separators, ASCII escapes), so one parser or grep reads the whole log.
         when, request_id, method, path, route, status, elapsed, client = line
-        return orjson.dumps(
-            {
-                "time": self._asctime(when),
-                "level": "INFO",
-                "logger": LOGGER_NAME,
-                "message": "request",
-                "request_id": request_id,
-                "method": method,
-                "path": path,
-                "route": route,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "client": client,
-            }
-        ).decode()
+        rid = "null" if request_id is None else _json_str(request_id)
+        return (
+            f'{{"time": "{self._asctime(when)}", "level": "INFO", "logger": "{LOGGER_NAME}", '
+            f'"message": "request", "request_id": {rid}, "method": {_json_str(method)}, '
+            f'"path": {_json_str(path)}, "route": {_json_str(route)}, "status": {status:d}, '
+            f'"duration_ms": {round(elapsed * 1000, 3)!r}, "client": {_json_str(client)}}}'
+        )
 
     def _format_text(self, line: _Line) -> str:
         when, request_id, method, path, route, status, elapsed, client = line
@@ -158,15 +151,10 @@ class AccessLogWriter:
         when = time.time()
         if not self._json:
             return f"{self._asctime(when)} WARNING {LOGGER_NAME}: {message}"
-        return orjson.dumps(
-            {
-                "time": self._asctime(when),
-                "level": "WARNING",
-                "logger": LOGGER_NAME,
-                "message": message,
-                "request_id": None,
-            }
-        ).decode()
+        return (
+            f'{{"time": "{self._asctime(when)}", "level": "WARNING", "logger": "{LOGGER_NAME}", '
+            f'"message": {_json_str(message)}, "request_id": null}}'
+        )
 
 
 _writer: AccessLogWriter | None = None
