@@ -32,3 +32,21 @@ def test_yaml_template_covers_every_setting_but_secrets() -> None:
     # Secrets and URLs that hold passwords come from a Kubernetes Secret, not this file.
     from_secrets = {"secret_key", "admin_password", "database_url", "redis_url", "metrics_token"}
     assert documented | from_secrets == set(Settings.model_fields)
+
+
+def test_threat_model_names_only_tests_that_exist() -> None:
+    """Each test the threat model cites exists, so a renamed or deleted test shows here."""
+    text = (ROOT / "docs" / "security.md").read_text()
+    model = text.split("## Threat model", 1)[1]
+    cited = re.findall(r"`((?:tests/[\w/]+/)?test_\w+\.py)(?:::(\w+))?`|`::(\w+)`", model)
+    assert cited, "the threat model cites no test"
+    current: Path | None = None
+    for path, name, continued in cited:
+        if path:
+            found = [ROOT / path] if "/" in path else list((ROOT / "tests").rglob(path))
+            assert len(found) == 1 and found[0].exists(), path
+            current = found[0]
+        test_name = name or continued
+        if test_name:
+            assert current is not None
+            assert f"def {test_name}(" in current.read_text(), f"{current.name}::{test_name}"
