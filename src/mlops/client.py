@@ -420,3 +420,125 @@ class Client:
         if return_probabilities:
             body["return_probabilities"] = True
         return self._json("POST", path, json=body, params=params)
+
+    # -- batch jobs and data sets ----------------------------------------------
+
+    def upload_dataset(
+        self, path: str | os.PathLike[str], progress: ProgressCallback | None = None
+    ) -> dict[str, Any]:
+        """Upload a CSV, Parquet or JSONL file (by its extension) to platform storage,
+        streamed from disk: ``{"uri", "filename", "format", "size", "sha256"}``. Give
+        ``uri`` as a job's input."""
+        file_path = Path(path)
+        with _ProgressFile(file_path, progress) as handle:
+            return self._json(
+                "POST",
+                "/api/v1/datasets",
+                files={"file": (file_path.name, handle, "application/octet-stream")},
+                timeout=self._transfer_timeout,
+            )
+
+    def submit_job(
+        self,
+        model: str,
+        input: str,
+        *,
+        alias: str | None = None,
+        version: int | None = None,
+        output: str | None = None,
+        format: str | None = None,
+        return_probabilities: bool = False,
+        shard_rows: int | None = None,
+    ) -> dict[str, Any]:
+        """Queue a ``batch_predict`` job (editors): score ``input`` (a platform path such
+        as an uploaded data set's ``uri``, or ``s3://``) with ``model`` at ``version``,
+        or the version ``alias`` (default ``production``) names now. Returns the job."""
+        options: dict[str, Any] = {"return_probabilities": return_probabilities}
+        if shard_rows is not None:
+            options["shard_rows"] = int(shard_rows)
+        body: dict[str, Any] = {"type": "batch_predict", "model": model, "input": input}
+        for key, value in (("alias", alias), ("version", version), ("output", output)):
+            if value is not None:
+                body[key] = value
+        if format is not None:
+            body["format"] = format
+        body["options"] = options
+        return self._json("POST", "/api/v1/jobs", json=body)
+
+    def list_jobs(
+        self,
+        status: str | None = None,
+        model: str | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """One page of jobs, newest first: ``{"items", "total", "limit", "offset"}``."""
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status
+        if model is not None:
+            params["model"] = model
+        return self._json("GET", "/api/v1/jobs", params=params)
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        """The job: ``status``, ``rows_done``/``rows_total``, ``shards_done``/``shards_total``,
+        ``attempts``, timings, and ``error`` when it failed."""
+        return self._json("GET", f"/api/v1/jobs/{int(job_id)}")
+
+    def cancel_job(self, job_id: int) -> dict[str, Any]:
+        """Stop a queued or running job (editors): no further shard starts."""
+        return self._json("POST", f"/api/v1/jobs/{int(job_id)}/cancel")
+
+    def wait_for_job(
+        self,
+        job_id: int,
+        *,
+        poll: float = 1.0,
+        timeout: float | None = None,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job is ``succeeded``, ``failed`` or ``cancelled``; return it.
+        ``on_update`` sees each poll's job. Raises ``ClientError`` (``timeout``) after
+        ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if on_update is not None:
+                on_update(job)
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise ClientError(0, "timeout", f"job {job_id} is still {job['status']}")
+            time.sleep(poll)
+
+    def download_job_output(
+        self,
+        job_id: int,
+        dest_path: str | os.PathLike[str],
+        progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Stream a succeeded job's output (in platform storage) to ``dest_path``,
+        through a temporary sibling file that replaces it only when complete."""
+        dest = Path(dest_path)
+        partial = dest.with_name(f".{dest.name}.part")
+        try:
+            with self._http.stream(
+                "GET", f"/api/v1/jobs/{int(job_id)}/output", timeout=self._transfer_timeout
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise ClientError.from_response(response)
+                total = int(response.headers.get("Content-Length") or 0)
+                try:
+                    with partial.open("wb") as out:
+                        for chunk in response.iter_bytes(_CHUNK):
+                            out.write(chunk)
+                            if progress is not None:
+                                progress(response.num_bytes_downloaded, total)
+                    os.replace(partial, dest)
+                finally:
+                    partial.unlink(missing_ok=True)
+        except httpx.TransportError as exc:
+            raise ClientError(0, "connection_error", f"cannot reach {self.url}: {exc}") from exc
+        return dest

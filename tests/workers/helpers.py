@@ -15,7 +15,10 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from mlops.workers.process import WorkerProcess
-from tests.conftest import Platform, bearer
+from tests.conftest import Platform, bearer, start_platform
+
+# ``async with running_platform(settings) as platform``: a platform of its own settings.
+running_platform = asynccontextmanager(start_platform)
 
 
 def dataset(rows: int, seed: int = 0, features: int = 5) -> tuple[list[str], np.ndarray]:

@@ -3,12 +3,16 @@ server's answers for the same rows."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import update
 
+from mlops.db.base import utcnow
+from mlops.workers.models import Job
 from tests.conftest import Platform, bearer, start_platform
 from tests.seaweed import SeaweedFS
 from tests.serving.conftest import release
@@ -179,3 +183,29 @@ async def test_metrics_and_listing(
     assert 'mlops_job_rows_total{type="batch_predict"} 60.0' in text
     assert "mlops_job_duration_seconds_count" in text
     assert 'mlops_queue_depth{type="batch_predict"} 1.0' in text
+
+
+async def test_a_sweep_removes_shard_files_a_dead_worker_left(
+    platform: Platform, admin_token: str, model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    await release(platform, admin_token, "churn", [model_files["onnx"]])
+    ids, x = dataset(30)
+    uri = (await upload_dataset(platform, admin_token, encode(ids, x, "csv"), "d.csv"))["uri"]
+    job = await submit(platform, admin_token, model="churn", input=uri)
+    await drain(platform)
+    # As if the worker died between marking the job done and deleting its shard files.
+    leftover = tmp_path / "left.parquet"
+    leftover.write_bytes(b"x")
+    await platform.ctx.store.put_file(f"jobs/{job['id']}/shards/000000.parquet", leftover)
+    async with platform.ctx.sessions() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job["id"])
+            .values(files_removed_at=None, finished_at=utcnow() - timedelta(hours=1))
+        )
+        await session.commit()
+    async with worker_of(platform) as worker:
+        assert await worker.worker.sweep() == 1
+        assert await worker.worker.sweep() == 0
+    assert await platform.ctx.store.list_keys(f"jobs/{job['id']}/shards/") == []
+    assert await platform.ctx.store.exists(f"jobs/{job['id']}/output.csv")

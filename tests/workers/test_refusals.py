@@ -87,7 +87,7 @@ async def test_roles_and_archived_versions(
 
 async def test_dataset_refusals(platform: Platform, admin_token: str) -> None:
     headers = bearer(admin_token)
-    cases = [
+    cases: list[tuple[dict[str, Any], int, str]] = [
         ({"files": {"file": ("model.pkl", b"x")}}, 422, "unsupported_dataset_format"),
         ({"files": {"file": ("empty.csv", b"")}}, 400, "empty_file"),
         ({"data": {"other": "x"}, "files": {"x": ("a.csv", b"1")}}, 400, "no_file"),

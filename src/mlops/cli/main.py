@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mlops import __version__
-from mlops.cli import db, deploy, login, models, serve, users
+from mlops.cli import db, deploy, jobs, login, models, serve, users, worker
 
 app = typer.Typer(
     name="mlops",
@@ -18,11 +18,13 @@ app = typer.Typer(
 app.command()(serve.up)
 app.command()(serve.api)
 app.command("model-server")(serve.model_server)
+app.command()(worker.worker)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 # Registered here: deploy builds on the models commands' helpers.
 models.app.command()(deploy.deploy)
 app.add_typer(models.app, name="models")
+app.add_typer(jobs.app, name="jobs")
 app.command()(login.login)
 app.command()(login.logout)
 app.command()(login.whoami)

@@ -28,6 +28,7 @@ from mlops.workers.queue import Finished, JobQueue, Lease
 log = logging.getLogger("mlops.workers")
 Step = Callable[[StepContext, Lease, threading.Event], Awaitable[StepDone]]
 DEPTH_EVERY_SECONDS = 5.0
+SWEEP_EVERY_SECONDS = 60.0
 
 
 def new_worker_id() -> str:
@@ -57,6 +58,7 @@ class Worker:
         }
         self._stopping = asyncio.Event()
         self._depth_at = 0.0
+        self._swept_at = 0.0
         self.tasks_done = 0
 
     async def run_once(self) -> bool:
@@ -77,12 +79,23 @@ class Worker:
             worked = False
             try:
                 await self.update_depth(force=False)
+                if time.monotonic() - self._swept_at > SWEEP_EVERY_SECONDS:
+                    self._swept_at = time.monotonic()
+                    await self.sweep()
                 worked = await self.run_once()
             except Exception:
                 log.exception("worker loop error; trying again shortly")
             if not worked and not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+
+    async def sweep(self) -> int:
+        """Delete the shard files of ended jobs that still have them; how many jobs."""
+        swept = 0
+        for job_id in await self.queue.unswept_jobs():
+            if await self._remove_files(job_id):
+                swept += 1
+        return swept
 
     def stop(self) -> None:
         self._stopping.set()
@@ -191,8 +204,14 @@ class Worker:
         """Remove a finished, failed or cancelled job's shard outputs."""
         status = await self.queue.job_status(job_id)
         if force or status in q.FINAL_JOB_STATES:
-            try:
-                await self.context.objects.delete_prefix(batch_predict.shard_prefix(job_id))
-            except Exception:
-                log.warning("could not delete a job's shard files", exc_info=True)
+            await self._remove_files(job_id)
             self.context.forget_inputs(keep=None)
+
+    async def _remove_files(self, job_id: int) -> bool:
+        try:
+            await self.context.objects.delete_prefix(batch_predict.shard_prefix(job_id))
+            await self.queue.mark_swept(job_id)
+        except Exception:
+            log.warning("could not delete a job's shard files", exc_info=True)
+            return False
+        return True

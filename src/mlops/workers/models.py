@@ -56,6 +56,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When its shard files were deleted (after it ended; a sweep retries if a worker died).
+    files_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class JobTask(Base):

@@ -228,6 +228,29 @@ class JobQueue:
                 )
             )
 
+    async def unswept_jobs(self, limit: int = 20) -> list[int]:
+        """Ended jobs whose shard files may remain (their worker died before deleting
+        them); ended a lease ago at least, so no late writer is still at work."""
+        async with self._sessions() as session:
+            before = self._clock() - timedelta(seconds=self.lease_seconds)
+            ids = await session.scalars(
+                select(Job.id)
+                .where(
+                    Job.status.in_(FINAL_JOB_STATES),
+                    Job.files_removed_at.is_(None),
+                    Job.finished_at < before,
+                )
+                .order_by(Job.id)
+                .limit(limit)
+            )
+            return list(ids)
+
+    async def mark_swept(self, job_id: int) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Job).where(Job.id == job_id).values(files_removed_at=self._clock())
+            )
+
     async def job_status(self, job_id: int) -> str | None:
         async with self._sessions() as session:
             status: str | None = await session.scalar(select(Job.status).where(Job.id == job_id))

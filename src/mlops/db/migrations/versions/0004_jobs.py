@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('created_at', mlops.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('started_at', mlops.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('finished_at', mlops.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('files_removed_at', mlops.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['model_id'], ['registered_models.id'], name=op.f('fk_jobs_model_id_registered_models'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
     )
