@@ -170,6 +170,8 @@ async def test_redis_outage_predictions_answer_logins_503_revocations_hold_after
         metrics = (await platform.client.get("/metrics")).text
         assert "\nmlops_redis_up 0.0" in metrics
         assert "\nmlops_redis_errors_total " in metrics
+        # An outage is no wrong password: the failed-login counter does not move.
+        assert 'mlops_login_failures_total{reason="invalid_credentials"}' not in metrics
 
         # Revocations during the outage go to the database and hold in this process now.
         logout = await calls.send("POST", "/api/v1/auth/logout", headers=bearer(out_during))

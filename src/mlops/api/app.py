@@ -191,6 +191,7 @@ def create_app(
     app.state.shutting_down = False
     app.state.serving_ready = False
     app.state.serves_models = serving
+    app.state.needs_database = "api" in components or "workers" in components
     if "api" in components or "workers" in components:
         app.state.job_metrics = JobMetrics(registry)
     install_error_handlers(app)

@@ -41,7 +41,9 @@ class Check(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ok", "unavailable"]
+    # "degraded": a model server alone whose database or Redis is failing; it keeps
+    # serving what it has loaded, so it stays in its Service (ADR 0006).
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, Check]
 
 
@@ -91,7 +93,9 @@ async def _guarded(name: str, check: object) -> Check:
 )
 async def ready(ctx: ContextDep, request: Request) -> JSONResponse:
     """Readiness: database reachable, schema current, Redis (when configured) and the
-    artifact store reachable."""
+    artifact store reachable. A model server alone answers 200 ``degraded`` while one of
+    them fails, since it keeps serving the models it has loaded; it answers 503 while
+    loading or draining."""
     serving_down = request.app.state.serves_models and not request.app.state.serving_ready
     if request.app.state.shutting_down or serving_down:
         detail = "shutting down" if request.app.state.shutting_down else "loading models"
@@ -110,12 +114,18 @@ async def ready(ctx: ContextDep, request: Request) -> JSONResponse:
         "redis": await _guarded("redis", _check_redis(ctx)),
         "artifact_store": await _guarded("artifact store", _check_storage(ctx)),
     }
-    ok = all(check.status != "error" for check in checks.values())
-    for name, check in checks.items():
-        if check.status == "error":
-            log.warning("not ready: %s failed: %s", name, check.detail, extra={"check": name})
-    body = Readiness(status="ok" if ok else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    failed = [name for name, check in checks.items() if check.status == "error"]
+    for name in failed:
+        log.warning("not ready: %s failed: %s", name, checks[name].detail, extra={"check": name})
+    if not failed:
+        body = Readiness(status="ok", checks=checks)
+    elif request.app.state.needs_database:
+        body = Readiness(status="unavailable", checks=checks)
+    else:
+        # Taking every model-server replica out of its Service would turn an outage of
+        # the control plane into an outage of predictions, which it keeps answering.
+        body = Readiness(status="degraded", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=503 if body.status == "unavailable" else 200)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -48,7 +48,9 @@ async def login(
                 session=session, hasher=ctx.hasher, username=body.username, password=body.password
             )
     except PlatformError as exc:
-        failures.labels("locked" if exc.status_code == 429 else "invalid_credentials").inc()
+        # A 503 (Redis or the database down) is an outage, not a wrong password.
+        if exc.status_code in (401, 429):
+            failures.labels("locked" if exc.status_code == 429 else "invalid_credentials").inc()
         raise
     token = ctx.signer.issue(
         user_id=user.id,

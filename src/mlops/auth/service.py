@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -221,13 +221,6 @@ async def revoke_token(*, session: AsyncSession, gate: AccessGate, principal: Pr
         )
         await session.flush()
     after_commit(session, lambda: gate.publish_token_revoked(jti, expires))
-
-
-async def purge_expired_revocations(*, session: AsyncSession) -> int:
-    result = await session.execute(
-        delete(RevokedToken).where(RevokedToken.expires_at < datetime.now(UTC))
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def create_api_key(
