@@ -344,7 +344,7 @@ def test_cli_deploys_a_canary_with_a_guard_and_a_shadow(
 
     canary = _cli(["deploy", "ship", "--canary", "2", "--percent", "25", "--guard"], cli_env)
     assert canary.exit_code == 0, canary.output
-    assert "ship: production→v1; canary v2 25%; guard (errors <= 0.01, p95 <= 50 ms" in (
+    assert "ship: production→v1; canary v2 25%; guard (errors <= 0.01, p95 <= 50 ms per row" in (
         canary.output
     )
     policy = client.get_deployment("ship")["policy"]

@@ -39,7 +39,7 @@ def deploy(
         float, typer.Option(min=0, max=1, help="Guard: the highest share of failed requests.")
     ] = 0.01,
     max_p95_ms: Annotated[
-        float, typer.Option(min=0, help="Guard: the highest p95 latency, in ms.")
+        float, typer.Option(min=0, help="Guard: the highest p95 runtime latency per row, in ms.")
     ] = 50.0,
     window_s: Annotated[
         float, typer.Option(min=0, help="Guard: the window both are measured over, in s.")

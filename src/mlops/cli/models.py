@@ -149,8 +149,9 @@ def describe_deployment(deployment: dict[str, Any]) -> str:
     if policy.get("guard"):
         guard = policy["guard"]
         parts.append(
-            f"guard (errors <= {guard['max_error_rate']:g}, p95 <= {guard['max_p95_ms']:g} ms "
-            f"over {guard['window_s']:g} s, from {guard['min_requests']} requests)"
+            f"guard (errors <= {guard['max_error_rate']:g}, "
+            f"p95 <= {guard['max_p95_ms']:g} ms per row over {guard['window_s']:g} s, "
+            f"from {guard['min_requests']} requests)"
         )
     rollback = deployment["status"].get("canary_rollback")
     if rollback:
