@@ -1,7 +1,8 @@
 """Shared fixtures: every API test runs on the embedded defaults (SQLite, in-process
 state) and on PostgreSQL plus Redis.
 
-PostgreSQL and Redis are the real servers at 127.0.0.1 (``.ci/run`` starts them).
+PostgreSQL and Redis are the real servers at 127.0.0.1 (``.ci/run`` starts them);
+where they do not answer, the run starts throwaway ones (tests/services.py, ADR 0007).
 Each test run gets its own PostgreSQL database, migrated once; tests truncate the
 tables, and each test gets its own Redis key namespace.
 """
@@ -31,6 +32,7 @@ from mlops.context import PlatformContext, create_context
 from mlops.db.models import Base
 from mlops.db.schema import upgrade_database
 from tests.seaweed import seaweedfs_server
+from tests.services import Service, ServiceError, ensure_postgres, ensure_redis
 
 PG_ADMIN_URL = os.environ.get("MLOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("MLOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -38,6 +40,35 @@ BACKENDS = os.environ.get("MLOPS_TEST_BACKENDS", "embedded,postgres").split(",")
 ADMIN_PASSWORD = "Tr1cky-Admin-Passphrase"
 SECRET_KEY = "k" * 64
 __all__ = ["seaweedfs_server"]  # registers the S3 server fixture for every test package
+_SERVICES = pytest.StashKey[list[Service]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """PostgreSQL and Redis answer at the configured addresses, or this run starts its
+    own; xdist workers inherit the addresses from the controller's environment."""
+    global PG_ADMIN_URL, REDIS_URL
+    if os.environ.get("PYTEST_XDIST_WORKER") or "postgres" not in BACKENDS:
+        return
+    services: list[Service] = []
+    try:
+        services.append(ensure_postgres(PG_ADMIN_URL))
+        services.append(ensure_redis(REDIS_URL))
+    except ServiceError as exc:
+        for service in services:
+            if service.stop is not None:
+                service.stop()
+        raise pytest.UsageError(str(exc)) from None
+    for service in services:
+        if service.stop is not None:
+            config.add_cleanup(service.stop)
+    PG_ADMIN_URL, REDIS_URL = services[0].url, services[1].url
+    os.environ["MLOPS_TEST_POSTGRES_URL"] = PG_ADMIN_URL
+    os.environ["MLOPS_TEST_REDIS_URL"] = REDIS_URL
+    config.stash[_SERVICES] = services
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [service.describe() for service in config.stash.get(_SERVICES, [])]
 
 
 @pytest.hookimpl(tryfirst=True)
