@@ -112,5 +112,26 @@ def test_production_requires_a_strong_secret_and_admin_password(
         check_startup_settings(load_settings(**base, secret_key=key, admin_password="admin123"))
     with pytest.raises(ConfigError, match="common passwords"):
         check_startup_settings(load_settings(**base, secret_key=key, admin_password="qwerty123456"))
-    check_startup_settings(load_settings(**base, secret_key=key, admin_password=STRONG))
+    # The metrics token outside development: tests/api/test_probe_exposure.py.
+    ready = load_settings(**base, secret_key=key, admin_password=STRONG, metrics_token="m" * 32)
+    check_startup_settings(ready)
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_a_misspelt_or_replaced_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_DATABSE_URL", "postgresql://u@db/mlops")
+    monkeypatch.setenv("MLOPS_LOGIN_LOCKOUT_SECONDS", "900")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "MLOPS_DATABSE_URL is not a setting" in message
+    assert "MLOPS_LOGIN_LOCKOUT_SECONDS was replaced by MLOPS_LOGIN_WINDOW_SECONDS" in message
+
+
+def test_client_and_test_variables_are_not_settings_but_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLOPS_URL", "http://127.0.0.1:8000")
+    monkeypatch.setenv("MLOPS_API_KEY", "mlops_x")
+    monkeypatch.setenv("MLOPS_TEST_BACKENDS", "embedded")
+    assert load_settings().environment == "development"

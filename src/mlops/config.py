@@ -8,8 +8,10 @@ the file and the environment name the same settings. Environment variables win.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -430,8 +432,45 @@ def _describe(error: Any) -> str:
     return f"{env}: {error['msg']}"
 
 
+# MLOPS_* variables that are not server settings: the CLI's client and the deployment
+# scripts read them, and the test suite's own start with MLOPS_TEST_.
+CLIENT_VARIABLES = frozenset(
+    {"MLOPS_URL", "MLOPS_TOKEN", "MLOPS_CREDENTIALS_FILE", "MLOPS_API_KEY", "MLOPS_USERNAME",
+     "MLOPS_PASSWORD"}
+)  # fmt: skip
+REPLACED_VARIABLES = {
+    "MLOPS_LOGIN_MAX_FAILURES_PER_USER": "MLOPS_LOGIN_FAILURES_PER_PAIR and "
+    "MLOPS_LOGIN_FAILURES_PER_USER (logins are throttled, never locked out)",
+    "MLOPS_LOGIN_MAX_FAILURES_PER_CLIENT": "MLOPS_LOGIN_FAILURES_PER_CLIENT",
+    "MLOPS_LOGIN_LOCKOUT_SECONDS": "MLOPS_LOGIN_WINDOW_SECONDS",
+}
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse MLOPS_* variables that name no setting: a misspelt or renamed setting would
+    otherwise be ignored without a word, and the operator would believe it applied."""
+    known = {f"MLOPS_{name.upper()}" for name in Settings.model_fields} | CLIENT_VARIABLES
+    unknown = sorted(
+        name
+        for name in environ
+        if name.startswith("MLOPS_") and not name.startswith("MLOPS_TEST_") and name not in known
+    )
+    if unknown:
+        reasons = [
+            f"{name} was replaced by {REPLACED_VARIABLES[name]}"
+            if name in REPLACED_VARIABLES
+            else f"{name} is not a setting"
+            for name in unknown
+        ]
+        raise ConfigError(
+            f"unknown environment variable(s): {'; '.join(reasons)}. The settings are listed "
+            "in the README (Configuration); unset or rename these."
+        )
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read and validate settings; raises ConfigError naming each bad setting."""
+    check_environment(os.environ)
     values: dict[str, Any] = read_yaml_config(config_file) if config_file else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
