@@ -44,7 +44,9 @@ from mlops.serving.fastpath import parse as parse_predict
 from mlops.serving.manager import BatchingConfig
 from mlops.serving.oip_errors import OipErrorMiddleware
 from mlops.serving.rest import router as predict_router
+from mlops.serving.sampling import DriftSampler
 from mlops.serving.v2 import router as v2_router
+from mlops.workers.drift.router import router as drift_router
 from mlops.workers.metrics import JobMetrics
 from mlops.workers.process import WorkerProcess
 from mlops.workers.router import router as jobs_router
@@ -52,7 +54,7 @@ from mlops.workers.router import router as jobs_router
 DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB for JSON bodies; uploads and predictions have their own
 UPLOAD_PATH = re.compile(r"^/api/v1/models/[^/]+/versions/?$")
 PREDICT_PATH = re.compile(r"^(/api/v1/models/([^/]+/)?predict|/v2/models/.+/infer)$")
-DATASET_PATH = re.compile(r"^/api/v1/datasets/?$")
+DATASET_PATH = re.compile(r"^/api/v1/(datasets|models/[^/]+/versions/[0-9]+/reference)/?$")
 ALL_COMPONENTS = frozenset({"api", "serving"})
 # Background workers run only where asked: `mlops up` and `mlops worker`.
 KNOWN_COMPONENTS = ALL_COMPONENTS | {"workers"}
@@ -120,6 +122,7 @@ def create_app(
         ctx = create_context(settings)
         engine = None
         worker = None
+        sampler = None
         # Without a shared store, user changes made by other processes (the mlops users
         # commands) reach this one by reading the database (auth/follower.py).
         follower = (
@@ -148,6 +151,14 @@ def create_app(
             if serving:
                 engine = _serving_engine(settings, ctx, registry, with_api="api" in components)
                 app.state.dataplane = engine.dataplane
+                if settings.drift_sample_rate > 0:
+                    sampler = DriftSampler(
+                        ctx.store,
+                        rate=settings.drift_sample_rate,
+                        per_minute=settings.drift_samples_per_minute,
+                    )
+                    engine.dataplane.sampler = sampler
+                    await sampler.start()
                 await engine.start()
                 app.state.serving_ready = True
             if "workers" in components:
@@ -170,6 +181,8 @@ def create_app(
                 await follower.stop()
             if engine is not None:
                 await engine.stop()
+            if sampler is not None:
+                await sampler.stop()
             await ctx.close()
 
     registry = CollectorRegistry()
@@ -208,6 +221,7 @@ def create_app(
         app.include_router(deployments_router)
         app.include_router(audit_router)
         app.include_router(jobs_router)
+        app.include_router(drift_router)
     observer = RequestObserver(app.state.http_metrics, access_log_enabled=settings.access_log)
     if serving and settings.predict_fast_path:
         app.predict_front = PredictFront(

@@ -26,6 +26,7 @@ from mlops.serving.catalog import Catalog
 from mlops.serving.guard import Caller
 from mlops.serving.manager import LoadedVersion, ModelManager, Route
 from mlops.serving.metrics import ServingMetrics
+from mlops.serving.sampling import DriftSampler
 from mlops.serving.validation import check_array, rows_to_array
 
 log = logging.getLogger("mlops.serving")
@@ -53,6 +54,9 @@ def in_canary(percent: float, routing_key: str | None) -> bool:
 
 
 class DataPlane:
+    # Set by the process wiring when drift monitoring samples live traffic.
+    sampler: DriftSampler | None = None
+
     def __init__(
         self,
         *,
@@ -160,6 +164,8 @@ class DataPlane:
         if is_canary and route is not None:
             self._watch_canary(route, loaded, per_row, False, caller)
         metrics.ok.inc()
+        if self.sampler is not None:
+            self.sampler.offer(loaded.spec, x, prediction.values)
         metrics.rows.inc(len(x))
         if is_canary:
             metrics.canary.inc()

@@ -15,6 +15,7 @@ from mlops.modelformats import Signature
 from mlops.registry.models import ModelVersion, RegisteredModel
 from mlops.workers.errors import InputError
 from mlops.workers.locations import INPUT_PREFIXES, Location, parse_location
+from mlops.workers.metrics import JobMetrics
 from mlops.workers.models import Job
 from mlops.workers.objects import ObjectAccess
 from mlops.workers.queue import OnComplete
@@ -41,6 +42,7 @@ class StepContext:
     objects: ObjectAccess
     runtimes: RuntimeCache
     work_dir: Path
+    metrics: JobMetrics | None = None
     _inputs: dict[int, tuple[Path, bool]] = field(default_factory=dict)
 
     async def job(self, job_id: int) -> Job:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from mlops.workers import queue as q
 from mlops.workers.context import LeaseLost, StepContext, StepDone
 from mlops.workers.errors import InputError
-from mlops.workers.jobs import batch_predict
+from mlops.workers.jobs import batch_predict, drift
 from mlops.workers.metrics import JobMetrics
 from mlops.workers.queue import Finished, JobQueue, Lease
 
@@ -29,6 +29,7 @@ log = logging.getLogger("mlops.workers")
 Step = Callable[[StepContext, Lease, threading.Event], Awaitable[StepDone]]
 DEPTH_EVERY_SECONDS = 5.0
 SWEEP_EVERY_SECONDS = 60.0
+SCHEDULE_EVERY_SECONDS = 10.0
 
 
 def new_worker_id() -> str:
@@ -44,6 +45,7 @@ class Worker:
         metrics: JobMetrics,
         poll_seconds: float,
         grace_seconds: float,
+        drift_interval_seconds: float = 3600.0,
         steps: dict[tuple[str, str], Step] | None = None,
     ) -> None:
         self.queue = queue
@@ -51,14 +53,17 @@ class Worker:
         self.metrics = metrics
         self.poll_seconds = poll_seconds
         self.grace_seconds = grace_seconds
+        self.drift_interval_seconds = drift_interval_seconds
         self.steps: dict[tuple[str, str], Step] = steps or {
             (batch_predict.TYPE, "plan"): batch_predict.plan,
             (batch_predict.TYPE, "shard"): batch_predict.shard,
             (batch_predict.TYPE, "assemble"): batch_predict.assemble,
+            (drift.TYPE, drift.TYPE): drift.run,
         }
         self._stopping = asyncio.Event()
         self._depth_at = 0.0
         self._swept_at = 0.0
+        self._scheduled_at = 0.0
         self.tasks_done = 0
 
     async def run_once(self) -> bool:
@@ -79,6 +84,11 @@ class Worker:
             worked = False
             try:
                 await self.update_depth(force=False)
+                if time.monotonic() - self._scheduled_at > SCHEDULE_EVERY_SECONDS:
+                    self._scheduled_at = time.monotonic()
+                    await self.queue.enqueue_due(
+                        drift.TYPE, self.drift_interval_seconds, drift.TYPE
+                    )
                 if time.monotonic() - self._swept_at > SWEEP_EVERY_SECONDS:
                     self._swept_at = time.monotonic()
                     await self.sweep()

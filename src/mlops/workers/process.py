@@ -34,6 +34,7 @@ class WorkerProcess:
             objects=self._objects,
             runtimes=RuntimeCache(store, settings.data_dir / "model-cache"),
             work_dir=self._work_dir,
+            metrics=metrics,
         )
         self.queue = JobQueue(
             sessions,
@@ -48,6 +49,7 @@ class WorkerProcess:
             metrics=metrics,
             poll_seconds=settings.worker_poll_seconds,
             grace_seconds=settings.worker_grace_seconds,
+            drift_interval_seconds=settings.drift_interval_seconds,
         )
         self._grace = settings.worker_grace_seconds
         self._task: asyncio.Task[None] | None = None

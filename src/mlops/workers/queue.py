@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlops.db.base import utcnow
-from mlops.workers.models import Job, JobTask
+from mlops.workers.models import DriftReference, Job, JobSchedule, JobTask
 
 # Task states
 QUEUED = "queued"
@@ -251,6 +251,26 @@ class JobQueue:
                 update(Job).where(Job.id == job_id).values(files_removed_at=self._clock())
             )
 
+    async def enqueue_due(self, name: str, interval_seconds: float, job_type: str) -> int | None:
+        """Queue a ``job_type`` job when schedule ``name`` is due, and move the schedule on
+        (one worker wins: the schedule's row is locked). The id of the job queued, if any;
+        none while nothing is monitored."""
+        async with self._sessions() as session, session.begin():
+            now = self._clock()
+            schedule = await session.get(JobSchedule, name, with_for_update=True)
+            if schedule is None:
+                # The first run is one interval after the first worker starts.
+                session.add(
+                    JobSchedule(name=name, next_run_at=now + timedelta(seconds=interval_seconds))
+                )
+                return None
+            if schedule.next_run_at > now:
+                return None
+            schedule.next_run_at = now + timedelta(seconds=interval_seconds)
+            if await session.scalar(select(func.count()).select_from(DriftReference)) == 0:
+                return None
+            return await add_job(session, job_type=job_type, actor="system", model=None)
+
     async def job_status(self, job_id: int) -> str | None:
         async with self._sessions() as session:
             status: str | None = await session.scalar(select(Job.status).where(Job.id == job_id))
@@ -273,6 +293,29 @@ class JobQueue:
                 .group_by(Job.type)
             )
             return {str(kind): int(count) for kind, count in rows}
+
+
+async def add_job(
+    session: AsyncSession, *, job_type: str, actor: str, model: tuple[int, str] | None
+) -> int:
+    """A job of one task (``job_type`` names the task too), queued now."""
+    job = Job(
+        type=job_type,
+        status=QUEUED,
+        model_id=model[0] if model else None,
+        model_name=model[1] if model else None,
+        options={},
+        result={},
+        rows_done=0,
+        shards_done=0,
+        attempts=0,
+        created_by=actor,
+    )
+    session.add(job)
+    await session.flush()
+    session.add(JobTask(job_id=job.id, kind=job_type, index=0, status=QUEUED, attempts=0))
+    await session.flush()
+    return job.id
 
 
 def describe(task: JobTask) -> str:

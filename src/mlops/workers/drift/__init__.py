@@ -1,0 +1,1 @@
+"""Drift monitoring: reference profiles, live samples, and the reports comparing them."""
