@@ -122,7 +122,7 @@ def create_app(
         ctx = create_context(settings)
         engine = None
         worker = None
-        sampler = None
+        drift_sampler = None
         # Without a shared store, user changes made by other processes (the mlops users
         # commands) reach this one by reading the database (auth/follower.py).
         follower = (
@@ -152,13 +152,13 @@ def create_app(
                 engine = _serving_engine(settings, ctx, registry, with_api="api" in components)
                 app.state.dataplane = engine.dataplane
                 if settings.drift_sample_rate > 0:
-                    sampler = DriftSampler(
+                    drift_sampler = DriftSampler(
                         ctx.store,
                         rate=settings.drift_sample_rate,
                         per_minute=settings.drift_samples_per_minute,
                     )
-                    engine.dataplane.sampler = sampler
-                    await sampler.start()
+                    engine.dataplane.sampler = drift_sampler
+                    await drift_sampler.start()
                 await engine.start()
                 app.state.serving_ready = True
             if "workers" in components:
@@ -181,8 +181,8 @@ def create_app(
                 await follower.stop()
             if engine is not None:
                 await engine.stop()
-            if sampler is not None:
-                await sampler.stop()
+            if drift_sampler is not None:
+                await drift_sampler.stop()
             await ctx.close()
 
     registry = CollectorRegistry()
