@@ -3,6 +3,7 @@ worker with the version's reference data set."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from mlops.serving.sampling import DriftSampler, samples_prefix
 from mlops.storage import LocalArtifactStore
 from mlops.workers.jobs import drift
 from tests.conftest import Platform, bearer
+from tests.registry.helpers import create_model, upload
 from tests.serving.conftest import dataplane, release
 from tests.workers.helpers import (
     drain,
@@ -202,3 +204,76 @@ async def test_the_sampler_takes_its_share_and_caps_rows_per_minute(tmp_path: Pa
     keys = await store.list_keys(samples_prefix("m", 3))
     assert len(keys) == 2
     assert await DriftSampler(store, rate=0.0, per_minute=10).flush() == 0
+
+
+async def test_a_reference_given_with_the_upload(
+    platform: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    headers = bearer(admin_token)
+    assert (await create_model(platform, admin_token, "churn")).status_code == 201
+    data = encode(None, np.ones((4, 5)), "csv")
+    uri = (await upload_dataset(platform, admin_token, data, "ref.csv"))["uri"]
+    by_uri = await upload(
+        platform, admin_token, "churn", model_files["onnx"], {"reference_uri": uri}
+    )
+    assert by_uri.status_code == 201, by_uri.text
+    onnx = model_files["onnx"].read_bytes()
+    with_file = await platform.client.post(
+        "/api/v1/models/churn/versions",
+        files={
+            "file": ("m.onnx", onnx),
+            "reference": ("Train.parquet", encode(None, np.ones((4, 5)), "parquet")),
+        },
+        headers=headers,
+    )
+    assert with_file.status_code == 201, with_file.text
+    before = await platform.ctx.store.list_keys("datasets/")
+    refused = [
+        (
+            await upload(
+                platform,
+                admin_token,
+                "churn",
+                model_files["onnx"],
+                {"reference_uri": "datasets/x/none.csv"},
+            ),
+            404,
+        ),
+        (
+            await upload(
+                platform,
+                admin_token,
+                "churn",
+                model_files["onnx"],
+                {"reference_uri": "file:///etc/passwd"},
+            ),
+            403,
+        ),
+        (
+            await platform.client.post(
+                "/api/v1/models/churn/versions",
+                files={"file": ("m.onnx", onnx), "reference": ("notes.txt", b"x")},
+                headers=headers,
+            ),
+            422,
+        ),
+        (
+            await platform.client.post(
+                "/api/v1/models/churn/versions",
+                files={"file": ("m.onnx", onnx), "reference": ("r.csv", data)},
+                data={"metadata": json.dumps({"reference_uri": uri})},
+                headers=headers,
+            ),
+            422,
+        ),
+    ]
+    assert [r.status_code for r, _ in refused] == [s for _, s in refused], [
+        r.text for r, _ in refused
+    ]
+    assert await platform.ctx.store.list_keys("datasets/") == before  # nothing left behind
+    versions = (await platform.client.get("/api/v1/models/churn/versions", headers=headers)).json()
+    assert versions["total"] == 2
+    drift_state = (await platform.client.get("/api/v1/models/churn/drift", headers=headers)).json()
+    references = {v["version"]: v["reference"] for v in drift_state["versions"]}
+    assert references[1]["uri"] == uri and references[1]["format"] == "csv"
+    assert references[2]["uri"].endswith("/train.parquet") and references[2]["format"] == "parquet"

@@ -40,6 +40,7 @@ from mlops.registry.schemas import (
 )
 from mlops.registry.uploads import receive_upload
 from mlops.storage import ObjectNotFound
+from mlops.workers.drift.uploads import UploadReference
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 
@@ -176,22 +177,27 @@ async def upload_version(
     """
     async with ctx.sessions() as session:
         await service.require_model(session=session, name=name)
-    upload, raw_metadata = await receive_upload(
+    upload, raw_metadata, reference_file = await receive_upload(
         request, ctx.settings.data_dir / "tmp", max_bytes=ctx.settings.max_upload_bytes
     )
     try:
         metadata = _parse_metadata(raw_metadata)
-        model, row = await versions.register_version(
-            sessions=ctx.sessions,
-            store=ctx.store,
-            kv=ctx.kv,
-            model_name=name,
-            upload=upload,
-            metadata=metadata,
-            actor=editor.username,
-        )
+        # Checked (and a file stored) before the version exists; attached once it does.
+        async with UploadReference(ctx, reference_file, metadata.reference_uri) as reference:
+            model, row = await versions.register_version(
+                sessions=ctx.sessions,
+                store=ctx.store,
+                kv=ctx.kv,
+                model_name=name,
+                upload=upload,
+                metadata=metadata,
+                actor=editor.username,
+            )
+            await reference.attach(model=model, version=row, actor=editor.username)
     finally:
         upload.discard()
+        if reference_file is not None:
+            reference_file.discard()
     async with ctx.sessions() as session:
         return await versions.version_read(session=session, model=model, row=row)
 

@@ -93,6 +93,11 @@ class VersionMetadata(_Strict):
     git_commit: str | None = Field(None, pattern=r"^[0-9a-f]{7,64}$")
     dataset_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     run_id: str | None = Field(None, max_length=128)
+    reference_uri: str | None = Field(
+        None,
+        max_length=1024,
+        description="Reference data set for drift monitoring (datasets/... or s3://).",
+    )
 
     @field_validator("metrics", "params")
     @classmethod

@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from starlette.datastructures import UploadFile
@@ -69,8 +69,9 @@ async def save_stream(upload: UploadFile, dest_dir: Path, *, max_bytes: int) -> 
 
 async def receive_upload(
     request: Request, dest_dir: Path, *, max_bytes: int
-) -> tuple[ReceivedFile, str | None]:
-    """(the file, the raw ``metadata`` field) of a multipart upload."""
+) -> tuple[ReceivedFile, str | None, ReceivedFile | None]:
+    """(the file, the raw ``metadata`` field, the optional ``reference`` data set) of a
+    multipart upload; the two files share the size limit."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise BadRequest(
@@ -78,7 +79,7 @@ async def receive_upload(
             "(and an optional JSON 'metadata' part)",
             code="expected_multipart",
         )
-    form = await request.form(max_files=1, max_fields=2, max_part_size=1 << 20)
+    form = await request.form(max_files=2, max_fields=2, max_part_size=1 << 20)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -86,7 +87,21 @@ async def receive_upload(
         metadata = form.get("metadata")
         if metadata is not None and not isinstance(metadata, str):
             raise BadRequest("'metadata' must be a JSON text field", code="invalid_metadata")
+        reference_part = form.get("reference")
+        if reference_part is not None and not isinstance(reference_part, UploadFile):
+            raise BadRequest("'reference' must be a file (a data set)", code="invalid_reference")
         received = await save_stream(upload, dest_dir, max_bytes=max_bytes)
-        return received, metadata
+        reference = None
+        if reference_part is not None:
+            try:
+                reference = await save_stream(
+                    reference_part, dest_dir, max_bytes=max_bytes - received.size
+                )
+            except BaseException:
+                received.discard()
+                raise
+            # The data set's own name: its extension says its format.
+            reference = replace(reference, filename=reference_part.filename or "reference")
+        return received, metadata, reference
     finally:
         await form.close()

@@ -94,7 +94,7 @@ async def register_version(
                 signature=info.signature.model_dump(mode="json"),
                 details=info.details,
                 created_by=actor,
-                **metadata.model_dump(),
+                **metadata.model_dump(exclude={"reference_uri"}),
             )
             session.add(version)
             await session.flush()
