@@ -542,3 +542,36 @@ class Client:
         except httpx.TransportError as exc:
             raise ClientError(0, "connection_error", f"cannot reach {self.url}: {exc}") from exc
         return dest
+
+    # -- drift monitoring --------------------------------------------------------
+
+    def set_reference(
+        self, name: str, version: int, uri: str | None = None, path: str | None = None
+    ) -> dict[str, Any]:
+        """Give a version its reference data set for drift monitoring (editors): the
+        ``uri`` of a data set (``datasets/...`` or ``s3://``), or a local file at
+        ``path``, uploaded. Returns ``{"model", "version", "uri", "format", ...}``."""
+        if (uri is None) == (path is None):
+            raise ValueError("give uri or path")
+        url = f"/api/v1/models/{_segment(name)}/versions/{int(version)}/reference"
+        if uri is not None:
+            return self._json("PUT", url, json={"uri": uri})
+        file_path = Path(str(path))
+        with file_path.open("rb") as handle:
+            return self._json(
+                "PUT",
+                url,
+                files={"file": (file_path.name, handle, "application/octet-stream")},
+                timeout=self._transfer_timeout,
+            )
+
+    def run_drift(self, name: str) -> dict[str, Any]:
+        """Queue a drift report of the model's monitored versions now; returns the job."""
+        return self._json("POST", f"/api/v1/models/{_segment(name)}/drift/run")
+
+    def get_drift(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """``{"model", "versions": [{"version", "reference", "latest"}], "history": [...],
+        "total", "limit", "offset"}``: each report has per-feature ``psi`` (and ``ks``),
+        ``prediction_psi`` and a ``status`` (``ok``, ``drift``, ``insufficient_data``)."""
+        params = {} if version is None else {"version": int(version)}
+        return self._json("GET", f"/api/v1/models/{_segment(name)}/drift", params=params)

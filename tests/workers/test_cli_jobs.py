@@ -78,3 +78,16 @@ def test_client_job_methods(client: Client, tmp_path: Path) -> None:
     with pytest.raises(ClientError) as refused:
         client.submit_job("demo", "file:///etc/passwd")
     assert refused.value.status_code == 403 and refused.value.code == "location_forbidden"
+
+
+def test_client_drift_methods(client: Client, tmp_path: Path) -> None:
+    reference = tmp_path / "train.csv"
+    reference.write_bytes(encode(None, dataset(300, seed=14)[1], "csv"))
+    assert client.set_reference("demo", 1, path=str(reference))["format"] == "csv"
+    job = client.run_drift("demo")
+    assert client.wait_for_job(job["id"], poll=0.2, timeout=120)["status"] == "succeeded"
+    drift = client.get_drift("demo", version=1)
+    assert drift["versions"][0]["reference"]["uri"].endswith("/train.csv")
+    assert drift["versions"][0]["latest"]["status"] == "insufficient_data"
+    with pytest.raises(ValueError, match="uri or path"):
+        client.set_reference("demo", 1)
