@@ -36,7 +36,7 @@ from mlops.deployments.catalog import DatabaseCatalog
 from mlops.deployments.router import router as deployments_router
 from mlops.errors import ConfigError
 from mlops.kv.metrics import register_kv_metrics
-from mlops.observability.metrics import HttpMetrics, PoolCollector
+from mlops.observability.metrics import HttpMetrics, PoolCollector, register_process_metrics
 from mlops.registry.router import router as registry_router
 from mlops.serving.engine import ServingEngine
 from mlops.serving.fastpath import PredictFront
@@ -201,6 +201,7 @@ def create_app(
     if settings.trusted_proxies:
         app.client_resolver = ClientAddressResolver(settings.trusted_proxy_networks)
     app.state.http_metrics = HttpMetrics(registry)
+    register_process_metrics(registry)
     app.state.shutting_down = False
     app.state.serving_ready = False
     app.state.serves_models = serving

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
+
+from mlops.storage.base import storage_failures
 
 # 1 ms .. 2.5 s, dense enough to read a p95 anywhere between 1 ms and 1 s.
 LATENCY_BUCKETS = (
@@ -88,3 +90,24 @@ class PoolCollector(Collector):
         yield in_use
         yield size
         yield limit
+
+
+class StorageErrorsCollector(Collector):
+    """Artifact store failures of this process, read at scrape time."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        errors = CounterMetricFamily(
+            "mlops_storage_errors",
+            "Artifact store operations that failed (unreachable, permission denied, "
+            "missing bucket), in this process.",
+        )
+        errors.add_metric([], storage_failures.total)
+        yield errors
+
+
+def register_process_metrics(registry: CollectorRegistry) -> None:
+    """Metrics of the process as a whole: CPU seconds, resident memory and open files
+    (``process_*``, the local stand-in for cAdvisor's container series, and what a
+    Prometheus outside Kubernetes has for CPU and memory) and artifact store errors."""
+    ProcessCollector(registry=registry)
+    registry.register(StorageErrorsCollector())

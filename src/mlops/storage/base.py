@@ -29,10 +29,33 @@ _PREFIX_RE = re.compile(rf"(?:{_SEGMENT}/)*(?:{_SEGMENT})?")
 
 
 class StorageError(PlatformError):
-    """The artifact store is unreachable, misconfigured or failed an operation."""
+    """The artifact store is unreachable, misconfigured or failed an operation.
+
+    Each one is counted (``storage_failures``; ``mlops_storage_errors_total`` on
+    ``/metrics``), whichever backend raised it.
+    """
 
     status_code = 503
     code = "storage_error"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        storage_failures.add()
+
+
+class FailureCount:
+    """How many times something failed in this process (one process per container, so
+    this is the pod's count). ``+=`` on an int is atomic enough under the GIL for a
+    metric."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def add(self) -> None:
+        self.total += 1
+
+
+storage_failures = FailureCount()
 
 
 class ObjectNotFound(NotFound):
