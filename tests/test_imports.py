@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from mlops.cli.main import app
-from tests.imports_probe import HEAVY, run_probe
+from tests.imports_probe import HEAVY, MODEL_LIBRARIES, run_probe
 
 
 def _command_paths(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -67,3 +67,26 @@ def test_the_clients_page_limit_is_the_servers() -> None:
     from mlops.client import Client
 
     assert Client.MAX_PAGE == MAX_PAGE
+
+
+def test_the_clis_components_are_the_apps() -> None:
+    # Named in the CLI too, so that importing it does not import the server.
+    from mlops.api.app import ALL_COMPONENTS
+    from mlops.cli import serve
+
+    assert serve.ALL_COMPONENTS == ALL_COMPONENTS
+
+
+def test_building_the_app_imports_no_model_library() -> None:
+    # The API server and a model server import a model library only with a model of
+    # its format; here no model is loaded at all.
+    loaded, _ = run_probe(
+        """
+        from mlops.api.app import create_app
+        from mlops.config import load_settings
+        create_app(load_settings(secret_key="k" * 64))
+        """
+    )
+    assert "fastapi" in loaded
+    assert not loaded & MODEL_LIBRARIES, sorted(loaded & MODEL_LIBRARIES)
+    assert not loaded & {"onnx", "onnxruntime", "alembic"}, sorted(loaded & HEAVY)

@@ -28,18 +28,24 @@ async def _prepare(settings: Settings, *, migrate: bool, demo: bool = False) -> 
     from mlops.bootstrap import ensure_first_admin
     from mlops.context import create_context
     from mlops.db.schema import schema_status, upgrade_database
-    from mlops.registry.demo import register_demo_model
 
     if migrate:
-        await asyncio.to_thread(upgrade_database, settings)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     ctx = create_context(settings)
     try:
         ok, detail = await schema_status(ctx.engine)
+        if not ok and migrate:
+            # Only now Alembic, which costs half a second to import: a restart on a
+            # current schema does without it.
+            await asyncio.to_thread(upgrade_database, settings)
+            ok, detail = await schema_status(ctx.engine)
         if not ok:
             raise ConfigError(detail)
         admin = await ensure_first_admin(ctx)
         # The first start in development gets the demo model, as if --demo was given.
         if demo or (admin is not None and settings.is_development):
+            from mlops.registry.demo import register_demo_model
+
             if await register_demo_model(ctx):
                 console.print(
                     "  Registered the demo model [bold]demo[/] (alias production, default model)."
