@@ -209,3 +209,25 @@ async def test_a_sweep_removes_shard_files_a_dead_worker_left(
         assert await worker.worker.sweep() == 0
     assert await platform.ctx.store.list_keys(f"jobs/{job['id']}/shards/") == []
     assert await platform.ctx.store.exists(f"jobs/{job['id']}/output.csv")
+
+
+async def test_a_job_of_one_shard_is_done_in_one_step(
+    platform: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    await release(platform, admin_token, "churn", [model_files["skops"]])
+    ids, x = dataset(40, seed=15)
+    uri = (await upload_dataset(platform, admin_token, encode(ids, x, "jsonl"), "d.jsonl"))["uri"]
+    job = await submit(
+        platform, admin_token, model="churn", input=uri, options={"return_probabilities": True}
+    )
+    assert await drain(platform) == 1  # the plan step scored and wrote everything
+    done = await get_job(platform, admin_token, job["id"])
+    assert done["status"] == "succeeded" and done["attempts"] == 1, done
+    assert (done["rows_done"], done["rows_total"], done["shards_total"]) == (40, 40, 1)
+    output = decode(
+        (await platform.client.get(done["download"], headers=bearer(admin_token))).content, "jsonl"
+    )
+    served = await _served(platform, admin_token, x)
+    assert output.column("id").to_pylist() == ids
+    assert output.column("prediction").to_pylist() == served["predictions"]
+    assert await platform.ctx.store.list_keys(f"jobs/{job['id']}/shards/") == []

@@ -28,6 +28,8 @@ class StepDone:
 
     apply: OnComplete
     rows: int | None = None
+    # False when the job wrote no shard files (nothing to delete when it ends).
+    shard_files: bool = True
 
 
 class LeaseLost(Exception):

@@ -207,7 +207,7 @@ class Worker:
             return
         if outcome.rows:
             self.metrics.rows.labels(lease.job_type).inc(outcome.rows)
-        if finished is not None or lease.kind == "assemble":
+        if (finished is not None or lease.kind == "assemble") and outcome.shard_files:
             await self._clean_if_closed(lease.job_id, force=True)
 
     async def _clean_if_closed(self, job_id: int, force: bool = False) -> None:

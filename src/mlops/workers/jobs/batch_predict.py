@@ -29,9 +29,11 @@ from mlops.workers.errors import InputError
 from mlops.workers.locations import Location
 from mlops.workers.models import Job, JobTask
 from mlops.workers.queue import DONE, QUEUED, SUCCEEDED, Lease
+from mlops.workers.runtimes import VersionFile
 from mlops.workers.tables import (
     MISSING_OK_FORMATS,
     Layout,
+    Plan,
     ShardRange,
     feature_columns,
     output_batch,
@@ -81,6 +83,8 @@ async def plan(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDo
     features = feature_columns(version.signature)
     assert job.format is not None
     result = await asyncio.to_thread(plan_input, path, job.format, features, shard_rows)
+    if len(result.shards) == 1:
+        return await _whole(ctx, job, version, path, result, lease, abort)
 
     async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
         job.rows_total = result.rows
@@ -113,6 +117,7 @@ def _score(
     probabilities: bool,
     out: Path,
     abort: threading.Event,
+    out_format: str = "parquet",
 ) -> int:
     classes = runtime.signature.classes
     rows = 0
@@ -125,13 +130,64 @@ def _score(
                 ids, prediction.values, prediction.probabilities if probabilities else None, classes
             )
             if writer is None:
-                writer = pq.ParquetWriter(out, batch.schema)
+                writer = open_writer(out, out_format, batch.schema)
             writer.write_batch(batch)
             rows += batch.num_rows
     finally:
         if writer is not None:
             writer.close()
     return rows
+
+
+async def _whole(
+    ctx: StepContext,
+    job: Job,
+    version: VersionFile,
+    path: Path,
+    plan: Plan,
+    lease: Lease,
+    abort: threading.Event,
+) -> StepDone:
+    """A job of one shard is scored and written by its plan step: no shard file, no
+    assembly (what makes many small jobs cheap). The output is written atomically."""
+    runtime = await ctx.runtimes.get(version)
+    layout = Layout(
+        fmt=job.format or "csv",
+        features=feature_columns(version.signature),
+        has_id=plan.has_id,
+        id_type=plan.id_type,
+        allow_missing=version.format in MISSING_OK_FORMATS,
+        input_dtype=version.signature.input_dtype,
+    )
+    probabilities = _probabilities(job, version)
+    assert job.output_uri is not None
+    out = ctx.work_dir / f"job-{job.id}-output-{lease.token}.{layout.fmt}"
+    try:
+        rows = await asyncio.to_thread(
+            _score, path, layout, plan.shards[0], runtime, probabilities, out, abort, layout.fmt
+        )
+        check_abort(abort)
+        await ctx.objects.put(ctx.location(job.output_uri), out)
+    finally:
+        with contextlib.suppress(OSError):
+            out.unlink()
+    ctx.forget_inputs(keep=None)
+
+    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
+        job.rows_total = job.rows_done = rows
+        job.shards_total = job.shards_done = 1
+        job.status = SUCCEEDED
+        job.result = {**job.result, "has_id": plan.has_id, "output_rows": rows}
+        job.files_removed_at = utcnow()  # it wrote none
+
+    return StepDone(apply, rows, shard_files=False)
+
+
+def _probabilities(job: Job, version: VersionFile) -> bool:
+    wanted = bool(job.options.get("return_probabilities"))
+    if wanted and not version.signature.has_probabilities:
+        raise InputError(f"version {version.version} of {version.model!r} gives no probabilities")
+    return wanted
 
 
 async def shard(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDone:
@@ -142,9 +198,7 @@ async def shard(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepD
     layout = _layout(job, version.format, version.signature)
     assert lease.row_start is not None and lease.row_end is not None
     span = ShardRange(lease.row_start, lease.row_end, lease.byte_start, lease.byte_end)
-    probabilities = bool(job.options.get("return_probabilities"))
-    if probabilities and not version.signature.has_probabilities:
-        raise InputError(f"version {version.version} of {version.model!r} gives no probabilities")
+    probabilities = _probabilities(job, version)
     out = ctx.work_dir / f"job-{job.id}-shard-{lease.index}-{lease.token}.parquet"
     try:
         rows = await asyncio.to_thread(

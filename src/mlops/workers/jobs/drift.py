@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlops.db.base import utcnow
 from mlops.modelformats import Signature
 from mlops.registry.models import ModelVersion, RegisteredModel
 from mlops.serving.sampling import samples_prefix
@@ -213,5 +214,6 @@ async def run(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDon
         session.add_all(reports)
         job.status = SUCCEEDED
         job.result = {**job.result, "reports": len(reports)}
+        job.files_removed_at = utcnow()  # a drift job writes no shard files
 
-    return StepDone(apply)
+    return StepDone(apply, shard_files=False)
