@@ -28,6 +28,7 @@ from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, R
 from mlops.audit.router import router as audit_router
 from mlops.auth.follower import UserChangeFollower
 from mlops.auth.revocation_purge import RevocationPurger
+from mlops.backup.status import BackupStatus
 from mlops.auth.router import router as auth_router
 from mlops.config import Settings, ensure_secret_key
 from mlops.context import PlatformContext, create_context
@@ -121,6 +122,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = create_context(settings)
         engine = None
+        backup_status: BackupStatus | None = None
         worker = None
         drift_sampler = None
         # Without a shared store, user changes made by other processes (the mlops users
@@ -146,6 +148,10 @@ def create_app(
             register_kv_metrics(registry, ctx.kv)
             if purger is not None:
                 purger.start()
+            if "api" in components:
+                # The last `mlops backup create`, for the "backup missed" alert.
+                backup_status = BackupStatus(ctx.sessions, registry)
+                await backup_status.start()
             if follower is not None:
                 follower.start()
             if serving:
@@ -177,6 +183,8 @@ def create_app(
                 await worker.stop()
             if purger is not None:
                 await purger.stop()
+            if backup_status is not None:
+                await backup_status.stop()
             if follower is not None:
                 await follower.stop()
             if engine is not None:
