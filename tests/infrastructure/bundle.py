@@ -86,7 +86,7 @@ def kustomize(path: Path) -> list[Doc]:
 
 
 @cache
-def _work_copy() -> Path:
+def work_copy() -> Path:
     """infrastructure/ copied with config/secrets.yaml made from the template."""
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bundle-"))
     shutil.copytree(INFRA, tmp / "infrastructure", symlinks=True)
@@ -96,7 +96,7 @@ def _work_copy() -> Path:
 
 @cache
 def _rendered(overlay: str) -> list[Doc]:
-    infra = _work_copy()
+    infra = work_copy()
     base = infra / "production"
     return kustomize(base if overlay == "production" else infra / "overlays" / overlay)
 
@@ -108,7 +108,7 @@ def rendered(overlay: str = "production") -> list[Doc]:
 
 def guide_file_docs(relative: str) -> list[Doc]:
     """The documents of one of the guide's files (what `kubectl apply -f` applies)."""
-    path = _work_copy() / "production" / relative
+    path = work_copy() / "production" / relative
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 

@@ -23,8 +23,10 @@ from tests.infrastructure.bundle import (
     find,
     guide_file_docs,
     key,
+    kustomize,
     of_kind,
     rendered,
+    work_copy,
 )
 
 K8S_VERSIONS = ["1.25.0", "1.31.0"]
@@ -138,14 +140,23 @@ def test_validation_catches_an_unknown_kind_and_a_bad_field() -> None:
 
 def test_apply_k_applies_what_the_guide_applies_file_by_file() -> None:
     by_file = {key(doc) for relative in GUIDE_FILES for doc in guide_file_docs(relative)}
+    # Step 7's files come through monitoring/'s kustomization, with its ConfigMaps.
+    monitoring = {key(doc) for doc in kustomize(work_copy() / "production" / "monitoring")}
     by_kustomize = {key(doc) for doc in rendered("production")}
-    assert by_kustomize == by_file
+    assert by_kustomize == by_file | monitoring
+    assert by_file & monitoring == set()
 
 
 def test_the_staging_overlay_changes_environment_and_hosts_only_where_meant() -> None:
     production, staging = rendered("production"), rendered("staging")
     assert {key(d) for d in production} == {key(d) for d in staging}
-    for deployment in of_kind(staging, "Deployment"):
+    apps = [
+        d
+        for d in of_kind(staging, "Deployment")
+        if d["metadata"]["labels"]["tier"] == "application"
+    ]
+    assert len(apps) == 4
+    for deployment in apps:
         env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         assert {"name": "MLOPS_ENVIRONMENT", "value": "staging"} in env
     hosts = [h for vs in of_kind(staging, "VirtualService") for h in vs["spec"]["hosts"]]

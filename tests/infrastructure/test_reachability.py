@@ -56,6 +56,7 @@ EXTERNALS = [
     External("smtp", "52.1.2.3", 587),
     External("public-ssh", "52.216.8.5", 22),
     External("kube-api", "10.96.0.1", 443),
+    External("kubelet", "10.0.5.5", 10250),
     External("private-db", "10.20.0.5", 5432),
 ]
 APPS = {"api-server", "model-server", "web-ui", "workers"}
@@ -65,7 +66,7 @@ INTENDED = (
     | {("gateway", d) for d in ("grafana", "prometheus", "alertmanager")}  # monitoring UIs
     | {(a, d) for a in APPS for d in ("postgres", "redis", "s3")}
     | {("db-migrate", "postgres"), ("postgres-backup", "postgres")}
-    | {("prometheus", d) for d in APPS | {"alertmanager", "kube-api"}}
+    | {("prometheus", d) for d in APPS | {"alertmanager", "kube-api", "kubelet"}}
     | {("grafana", "prometheus")}
     | {("alertmanager", "s3"), ("alertmanager", "smtp")}  # PagerDuty, Slack, email
 )
@@ -80,7 +81,7 @@ def platform_workloads(docs: list[Doc]) -> list[Workload]:
             p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])
         )
         found[labels["app"]] = Workload(
-            labels["app"], labels, pod["spec"]["serviceAccountName"], ports
+            labels["app"], labels, pod["spec"].get("serviceAccountName", "default"), ports
         )
     for extra in [GATEWAY, *MONITORING]:
         found.setdefault(extra.name, extra)

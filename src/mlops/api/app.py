@@ -25,6 +25,7 @@ from mlops.api.forwarded import ClientAddressResolver
 from mlops.api.health import router as health_router
 from mlops.api.health import warn_if_metrics_open
 from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, RequestObserver
+from mlops.api.openapi import use_platform_openapi
 from mlops.audit.router import router as audit_router
 from mlops.auth.follower import UserChangeFollower
 from mlops.auth.revocation_purge import RevocationPurger
@@ -217,6 +218,7 @@ def create_app(
     if "api" in components or "workers" in components:
         app.state.job_metrics = JobMetrics(registry)
     install_error_handlers(app)
+    use_platform_openapi(app)
     app.include_router(health_router)
     app.include_router(docs_router)
     warn_if_metrics_open(settings)

@@ -8,6 +8,7 @@ that cannot answer (connection refused, pool exhausted) is a 503 with ``Retry-Af
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,13 +75,46 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", f"invalid request: {summary}", details=problems)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI document lists for a path that matches this request's.
+    Starlette's 405 names only the first route that matched the path, so ``Allow``
+    left out e.g. PATCH and DELETE on a path whose GET route came first."""
+    matches = [
+        (pattern, listed)
+        for pattern, listed in _path_patterns(request.app).items()
+        if pattern.fullmatch(request.url.path)
+    ]
+    # A literal path (/users/me) is routed before a template that also matches it
+    # (/users/{username}): only its own methods are allowed there.
+    literal = [listed for pattern, listed in matches if "[^/]+" not in pattern.pattern]
+    methods: set[str] = set().union(*(literal or [listed for _, listed in matches]))
+    return sorted(methods)
+
+
+def _path_patterns(app: Any) -> dict[re.Pattern[str], set[str]]:
+    patterns: dict[re.Pattern[str], set[str]] | None = getattr(app.state, "path_methods", None)
+    if patterns is None:
+        patterns = {}
+        for template, operations in app.openapi().get("paths", {}).items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            patterns[re.compile(regex)] = {method.upper() for method in operations}
+        app.state.path_methods = patterns
+    return patterns
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail)
+    headers = exc.headers
     if exc.status_code == 404 and message == "Not Found":
         message = "no such endpoint; see /docs for the API"
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:

@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from mlops.api.deps import AdminPrincipal, SessionDep
+from mlops.api.openapi import AUTHENTICATED, error_responses
 from mlops.audit.schemas import AuditEventList, AuditEventRead
 from mlops.audit.service import list_events
 from mlops.db.paging import Page
 from mlops.errors import Invalid
+from mlops.isotime import IsoDatetime
 
-router = APIRouter(prefix="/api/v1", tags=["audit"])
+router = APIRouter(prefix="/api/v1", tags=["audit"], responses=error_responses(*AUTHENTICATED))
 
 
-@router.get("/audit", response_model=AuditEventList)
+@router.get("/audit", response_model=AuditEventList, responses=error_responses(403, 422))
 async def audit_log(
     _: AdminPrincipal,
     session: SessionDep,
@@ -25,8 +26,8 @@ async def audit_log(
         str | None, Query(max_length=255, description="Prefix, e.g. 'model:demo'.")
     ] = None,
     action: Annotated[str | None, Query(max_length=64, description="e.g. 'alias.moved'.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="ISO 8601 with time zone.")] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[IsoDatetime | None, Query(description="ISO 8601 with time zone.")] = None,
+    until: Annotated[IsoDatetime | None, Query(description="ISO 8601 with time zone.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEventList:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlops.api.deps import AdminPrincipal, ContextDep, CurrentPrincipal, SessionDep
+from mlops.api.openapi import AUTHENTICATED, JSON_BODY, error_responses
 from mlops.api.paging import PageDep
 from mlops.auth import service
 from mlops.auth.models import ApiKey
@@ -28,7 +30,7 @@ from mlops.auth.schemas import (
 )
 from mlops.errors import PlatformError
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=error_responses(*AUTHENTICATED))
 
 
 def client_address(request: Request) -> str:
@@ -36,7 +38,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/auth/login", response_model=TokenResponse, tags=["auth"])
+@router.post(
+    "/auth/login",
+    response_model=TokenResponse,
+    tags=["auth"],
+    responses=error_responses(*JSON_BODY, 429),
+)
 async def login(
     body: LoginRequest, request: Request, session: SessionDep, ctx: ContextDep
 ) -> TokenResponse:
@@ -61,7 +68,12 @@ async def login(
     return TokenResponse(access_token=token, expires_in=ctx.signer.ttl_seconds)
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["auth"],
+    responses=error_responses(422),
+)
 async def logout(principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep) -> Response:
     """Revoke the token this request presents, in every process."""
     await service.revoke_token(session=session, gate=ctx.gate, principal=principal)
@@ -79,7 +91,23 @@ async def me(principal: CurrentPrincipal) -> Me:
     )
 
 
-@router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+@router.api_route(
+    "/users/me",
+    methods=["POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+    response_model=None,
+)
+async def me_other_methods() -> NoReturn:
+    """``me`` is no username (it is reserved), so PATCH here is not the user update."""
+    raise StarletteHTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
+
+
+@router.post(
+    "/users/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=error_responses(*JSON_BODY, 403, 429),
+)
 async def change_my_password(
     body: PasswordChange,
     request: Request,
@@ -103,7 +131,13 @@ async def change_my_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED, tags=["users"])
+@router.post(
+    "/users",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses=error_responses(*JSON_BODY, 403, 409),
+)
 async def create_user(
     body: UserCreate, admin: AdminPrincipal, session: SessionDep, ctx: ContextDep
 ) -> UserRead:
@@ -118,14 +152,19 @@ async def create_user(
     return UserRead.model_validate(user)
 
 
-@router.get("/users", response_model=UserList, tags=["users"])
+@router.get("/users", response_model=UserList, tags=["users"], responses=error_responses(403, 422))
 async def list_users(admin: AdminPrincipal, session: SessionDep, page: PageDep) -> UserList:
     """Users by id, a page at a time (``limit``, ``offset``)."""
     users, total = await service.list_users(session=session, page=page)
     return UserList(items=[UserRead.model_validate(u) for u in users], **page.answer(total))
 
 
-@router.patch("/users/{username}", response_model=UserRead, tags=["users"])
+@router.patch(
+    "/users/{username}",
+    response_model=UserRead,
+    tags=["users"],
+    responses=error_responses(*JSON_BODY, 403, 404),
+)
 async def update_user(
     username: Annotated[str, Path(max_length=64)],
     body: UserUpdate,
@@ -163,6 +202,7 @@ def _key_read(key: ApiKey, owner: str) -> ApiKeyRead:
     response_model=ApiKeyCreated,
     status_code=status.HTTP_201_CREATED,
     tags=["api-keys"],
+    responses=error_responses(*JSON_BODY, 403),
 )
 async def create_api_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, session: SessionDep, ctx: ContextDep
@@ -181,7 +221,12 @@ async def create_api_key(
     return ApiKeyCreated(**_key_read(key, principal.username).model_dump(), key=secret)
 
 
-@router.get("/api-keys", response_model=ApiKeyList, tags=["api-keys"])
+@router.get(
+    "/api-keys",
+    response_model=ApiKeyList,
+    tags=["api-keys"],
+    responses=error_responses(403, 422),
+)
 async def list_api_keys(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -194,7 +239,12 @@ async def list_api_keys(
     return ApiKeyList(items=[_key_read(key, owner) for key, owner in rows], **page.answer(total))
 
 
-@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["api-keys"])
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["api-keys"],
+    responses=error_responses(404, 422),
+)
 async def revoke_api_key(
     key_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     principal: CurrentPrincipal,

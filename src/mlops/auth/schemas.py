@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.api.paging import PagedList
 from mlops.auth.roles import Role
+from mlops.isotime import IsoDatetime
 
 USERNAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}$"
 
@@ -69,7 +70,7 @@ class PasswordChange(_Strict):
 class ApiKeyCreate(_Strict):
     name: str = Field(min_length=1, max_length=100)
     role: Role | None = Field(None, description="Defaults to the creator's role; never above it.")
-    expires_at: AwareDatetime | None = Field(None, description="ISO 8601 with a time zone.")
+    expires_at: IsoDatetime | None = Field(None, description="ISO 8601 with a time zone.")
 
 
 class ApiKeyRead(BaseModel):

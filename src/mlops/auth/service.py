@@ -24,6 +24,7 @@ from mlops.db.session import PostCommit, after_commit
 from mlops.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 WRONG_PASSWORD = "Wrong username or password."
+RESERVED_USERNAMES = frozenset({"me"})
 
 
 def require_login_token(principal: Principal, action: str) -> None:
@@ -71,6 +72,13 @@ async def create_user(
     password: str,
     role: Role,
 ) -> User:
+    if username.lower() in RESERVED_USERNAMES:
+        # /api/v1/users/me is the caller: a user named "me" could not be addressed.
+        raise Invalid(
+            f"the username {username!r} is reserved (/api/v1/users/me is the caller); "
+            "choose another",
+            code="reserved_username",
+        )
     check_password_policy(password, username=username)
     if await get_user_by_name(session=session, username=username) is not None:
         raise Conflict(f"user {username!r} already exists", code="user_exists")

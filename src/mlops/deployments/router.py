@@ -7,16 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from mlops.api.deps import ContextDep, CurrentPrincipal, EditorPrincipal, SessionDep
+from mlops.api.openapi import AUTHENTICATED, JSON_BODY, error_responses
 from mlops.deployments import service
 from mlops.deployments.schemas import DeploymentPolicy, DeploymentRead
 from mlops.registry.schemas import NAME_PATTERN
 from mlops.registry.service import require_model
 
-router = APIRouter(prefix="/api/v1", tags=["deployments"])
+router = APIRouter(
+    prefix="/api/v1", tags=["deployments"], responses=error_responses(*AUTHENTICATED)
+)
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN)]
 
 
-@router.get("/models/{name}/deployment", response_model=DeploymentRead)
+@router.get(
+    "/models/{name}/deployment", response_model=DeploymentRead, responses=error_responses(404, 422)
+)
 async def get_deployment(
     name: ModelName, _: CurrentPrincipal, session: SessionDep
 ) -> DeploymentRead:
@@ -35,7 +40,11 @@ async def get_deployment(
     )
 
 
-@router.put("/models/{name}/deployment", response_model=DeploymentRead)
+@router.put(
+    "/models/{name}/deployment",
+    response_model=DeploymentRead,
+    responses=error_responses(*JSON_BODY, 403, 404, 409),
+)
 async def set_deployment(
     name: ModelName,
     body: DeploymentPolicy,

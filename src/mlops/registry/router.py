@@ -16,6 +16,7 @@ from mlops.api.deps import (
     EditorPrincipal,
     SessionDep,
 )
+from mlops.api.openapi import AUTHENTICATED, JSON_BODY, error_responses
 from mlops.api.paging import PageDep
 from mlops.auth.roles import Role
 from mlops.db.paging import Page
@@ -42,7 +43,7 @@ from mlops.registry.uploads import receive_upload
 from mlops.storage import ObjectNotFound
 from mlops.workers.drift.uploads import UploadReference
 
-router = APIRouter(prefix="/api/v1", tags=["registry"])
+router = APIRouter(prefix="/api/v1", tags=["registry"], responses=error_responses(*AUTHENTICATED))
 
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN, description="Model name.")]
 AliasName = Annotated[str, Path(pattern=NAME_PATTERN, description="Alias name.")]
@@ -56,7 +57,12 @@ class AliasMoved(BaseModel):
     previous_version: int | None
 
 
-@router.post("/models", response_model=ModelRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/models",
+    response_model=ModelRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(*JSON_BODY, 403, 409),
+)
 async def create_model(
     body: ModelCreate, editor: EditorPrincipal, session: SessionDep
 ) -> ModelRead:
@@ -70,7 +76,7 @@ async def create_model(
     return await service.model_read(session=session, model=model)
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, responses=error_responses(422))
 async def list_models(
     _: CurrentPrincipal,
     session: SessionDep,
@@ -92,14 +98,16 @@ async def list_models(
     return ModelList(items=items, **page.answer(total))
 
 
-@router.get("/models/{name}", response_model=ModelRead)
+@router.get("/models/{name}", response_model=ModelRead, responses=error_responses(404, 422))
 async def get_model(name: ModelName, _: CurrentPrincipal, session: SessionDep) -> ModelRead:
     """A model with its aliases and the version each points at."""
     model = await service.require_model(session=session, name=name)
     return await service.model_read(session=session, model=model)
 
 
-@router.patch("/models/{name}", response_model=ModelRead)
+@router.patch(
+    "/models/{name}", response_model=ModelRead, responses=error_responses(*JSON_BODY, 403, 404)
+)
 async def update_model(
     name: ModelName, body: ModelUpdate, editor: EditorPrincipal, session: SessionDep
 ) -> ModelRead:
@@ -113,7 +121,11 @@ async def update_model(
     return await service.model_read(session=session, model=model)
 
 
-@router.delete("/models/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/models/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(403, 404, 409, 422),
+)
 async def archive_model(
     name: ModelName,
     editor: EditorPrincipal,
@@ -166,6 +178,7 @@ def _parse_metadata(raw: str | None) -> VersionMetadata:
             }
         }
     },
+    responses=error_responses(400, 403, 404, 409, 413, 422),
 )
 async def upload_version(
     name: ModelName, request: Request, editor: EditorPrincipal, ctx: ContextDep
@@ -202,7 +215,9 @@ async def upload_version(
         return await versions.version_read(session=session, model=model, row=row)
 
 
-@router.get("/models/{name}/versions", response_model=VersionList)
+@router.get(
+    "/models/{name}/versions", response_model=VersionList, responses=error_responses(404, 422)
+)
 async def list_versions(
     name: ModelName,
     _: CurrentPrincipal,
@@ -221,7 +236,11 @@ async def list_versions(
     )
 
 
-@router.get("/models/{name}/versions/{version}", response_model=VersionRead)
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=VersionRead,
+    responses=error_responses(404, 422),
+)
 async def get_version(
     name: ModelName, version: VersionNumber, _: CurrentPrincipal, session: SessionDep
 ) -> VersionRead:
@@ -230,7 +249,11 @@ async def get_version(
     return await versions.version_read(session=session, model=model, row=row)
 
 
-@router.patch("/models/{name}/versions/{version}", response_model=VersionRead)
+@router.patch(
+    "/models/{name}/versions/{version}",
+    response_model=VersionRead,
+    responses=error_responses(*JSON_BODY, 403, 404),
+)
 async def update_version(
     name: ModelName,
     version: VersionNumber,
@@ -251,7 +274,11 @@ async def update_version(
     return await versions.version_read(session=session, model=model, row=row)
 
 
-@router.delete("/models/{name}/versions/{version}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/models/{name}/versions/{version}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(403, 404, 409, 422),
+)
 async def archive_version(
     name: ModelName,
     version: VersionNumber,
@@ -270,7 +297,7 @@ async def archive_version(
 @router.get(
     "/models/{name}/versions/{version}/artifact",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(404, 422)},
 )
 async def download_artifact(
     name: ModelName, version: VersionNumber, _: CurrentPrincipal, ctx: ContextDep
@@ -294,7 +321,11 @@ async def download_artifact(
     )
 
 
-@router.put("/models/{name}/aliases/{alias}", response_model=AliasMoved)
+@router.put(
+    "/models/{name}/aliases/{alias}",
+    response_model=AliasMoved,
+    responses=error_responses(*JSON_BODY, 403, 404, 409),
+)
 async def set_alias(
     name: ModelName,
     alias: AliasName,
@@ -316,7 +347,11 @@ async def set_alias(
     return AliasMoved(model=name, alias=alias, version=body.version, previous_version=previous)
 
 
-@router.delete("/models/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/models/{name}/aliases/{alias}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(403, 404, 422),
+)
 async def delete_alias(
     name: ModelName,
     alias: AliasName,
@@ -331,7 +366,11 @@ async def delete_alias(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/models/{name}/aliases/{alias}/history", response_model=AliasHistory)
+@router.get(
+    "/models/{name}/aliases/{alias}/history",
+    response_model=AliasHistory,
+    responses=error_responses(404, 422),
+)
 async def alias_history(
     name: ModelName, alias: AliasName, _: CurrentPrincipal, session: SessionDep, page: PageDep
 ) -> AliasHistory:
@@ -360,7 +399,11 @@ async def alias_history(
     )
 
 
-@router.post("/models/{name}/aliases/{alias}/rollback", response_model=AliasMoved)
+@router.post(
+    "/models/{name}/aliases/{alias}/rollback",
+    response_model=AliasMoved,
+    responses=error_responses(403, 404, 409, 422),
+)
 async def rollback_alias(
     name: ModelName,
     alias: AliasName,
@@ -376,7 +419,12 @@ async def rollback_alias(
     return AliasMoved(model=name, alias=alias, version=target, previous_version=previous)
 
 
-@router.get("/settings/default-model", response_model=DefaultModelRead, tags=["settings"])
+@router.get(
+    "/settings/default-model",
+    response_model=DefaultModelRead,
+    tags=["settings"],
+    responses=error_responses(404),
+)
 async def get_default_model(
     _: CurrentPrincipal, session: SessionDep, ctx: ContextDep
 ) -> DefaultModelRead:
@@ -384,7 +432,12 @@ async def get_default_model(
     return DefaultModelRead(name=name, source=source)
 
 
-@router.put("/settings/default-model", response_model=DefaultModelRead, tags=["settings"])
+@router.put(
+    "/settings/default-model",
+    response_model=DefaultModelRead,
+    tags=["settings"],
+    responses=error_responses(*JSON_BODY, 403, 404, 409),
+)
 async def set_default_model(
     body: DefaultModelSet, admin: AdminPrincipal, session: SessionDep, ctx: ContextDep
 ) -> DefaultModelRead:

@@ -7,13 +7,15 @@ API, and the answer is serialised straight from numpy arrays.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlops.api.deps import bearer_credential
+from mlops.api.openapi import error_responses
 from mlops.errors import BadRequest, Invalid
 from mlops.registry.schemas import NAME_PATTERN
 from mlops.serving.dataplane import DataPlane, PredictResult, check_probabilities
@@ -52,6 +54,10 @@ _BODY_DOC = {
         }
     },
 }
+
+# 409: the model has no version to serve; 500: the version failed on this input;
+# 503: it failed to load, or the token check could not reach Redis or the database.
+_ERRORS = error_responses(400, 401, 404, 409, 413, 422, 500, 503)
 
 
 def _parse(body: bytes) -> tuple[Any, bool, bool]:
@@ -153,7 +159,7 @@ AliasQuery = Annotated[
 ]
 
 
-@router.post("/models/predict", openapi_extra=_BODY_DOC)
+@router.post("/models/predict", openapi_extra=_BODY_DOC, responses=_ERRORS)
 async def predict_default(
     request: Request, version: VersionQuery = None, alias: AliasQuery = None
 ) -> Response:
@@ -161,7 +167,18 @@ async def predict_default(
     return await _predict(request, None, version, alias)
 
 
-@router.post("/models/{name}/predict", openapi_extra=_BODY_DOC)
+@router.api_route(
+    "/models/predict",
+    methods=["GET", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+    response_model=None,
+)
+async def predict_other_methods() -> NoReturn:
+    """``predict`` is no model name (it is reserved): GET here is not a model's page."""
+    raise StarletteHTTPException(405)
+
+
+@router.post("/models/{name}/predict", openapi_extra=_BODY_DOC, responses=_ERRORS)
 async def predict(
     request: Request,
     name: Annotated[str, Path(pattern=NAME_PATTERN)],

@@ -52,7 +52,8 @@ _WHEN = {
     413: "The body or the number of rows is over the limit.",
     422: "The request is well-formed but its content is not acceptable.",
     500: "The version failed on this input.",
-    503: "The version failed to load (the reason is in the message).",
+    503: "The version failed to load (the reason is in the message), or the token check "
+    "could not reach the database or Redis.",
 }
 
 
@@ -70,7 +71,27 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-_READ_ERRORS = _errors(401, 404, 422)
+# 503 on reads: the token check could not reach Redis or the database.
+_READ_ERRORS = _errors(401, 404, 422, 503)
+
+
+class ServerReady(BaseModel):
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    name: str
+    ready: bool = Field(description="Whether this process has the version loaded.")
+
+
+_NOT_READY = {503: {"model": ServerReady, "description": "Loading models or shutting down."}}
+_MODEL_NOT_READY = {
+    **_READ_ERRORS,
+    503: {
+        "model": ModelReady | OipError,
+        "description": "Not loaded here (ready: false), or the token check failed.",
+    },
+}
 _INFER_ERRORS = _errors(400, 401, 404, 409, 413, 422, 500, 503)
 
 
@@ -104,7 +125,7 @@ async def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", response_model=ServerReady, responses=_NOT_READY)
 async def ready(request: Request) -> JSONResponse:
     ok = not request.app.state.shutting_down and request.app.state.serving_ready
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
@@ -173,12 +194,16 @@ async def _ready(request: Request, name: str, version: int | None) -> JSONRespon
     return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
 
 
-@router.get("/models/{name}/ready", responses=_READ_ERRORS)
+@router.get("/models/{name}/ready", response_model=ModelReady, responses=_MODEL_NOT_READY)
 async def model_ready(name: ModelName, request: Request) -> JSONResponse:
     return await _ready(request, name, None)
 
 
-@router.get("/models/{name}/versions/{version}/ready", responses=_READ_ERRORS)
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    response_model=ModelReady,
+    responses=_MODEL_NOT_READY,
+)
 async def version_ready(name: ModelName, version: str, request: Request) -> JSONResponse:
     return await _ready(request, name, _version_number(version))
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from mlops.api.deps import ContextDep, CurrentPrincipal, EditorPrincipal, SessionDep
+from mlops.api.openapi import AUTHENTICATED, JSON_BODY, error_responses
 from mlops.api.paging import PageDep
 from mlops.audit.service import record_event
 from mlops.db.session import after_commit
@@ -20,7 +21,7 @@ from mlops.workers.jobs.batch_predict import shard_prefix
 from mlops.workers.objects import ObjectAccess
 from mlops.workers.schemas import DatasetRead, JobCreate, JobList, JobRead, JobStatus
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"])
+router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(*AUTHENTICATED))
 JobId = Annotated[int, Path(ge=1, le=2**62)]
 _MEDIA = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
@@ -29,7 +30,12 @@ def _objects(ctx: ContextDep) -> ObjectAccess:
     return ObjectAccess(ctx.store, ctx.settings)
 
 
-@router.post("/jobs", response_model=JobRead, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/jobs",
+    response_model=JobRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(*JSON_BODY, 403, 404, 409),
+)
 async def submit_job(
     body: JobCreate, editor: EditorPrincipal, session: SessionDep, ctx: ContextDep
 ) -> JobRead:
@@ -49,7 +55,7 @@ async def submit_job(
     return service.job_read(job)
 
 
-@router.get("/jobs", response_model=JobList)
+@router.get("/jobs", response_model=JobList, responses=error_responses(422))
 async def list_jobs(
     _: CurrentPrincipal,
     session: SessionDep,
@@ -62,12 +68,14 @@ async def list_jobs(
     return JobList(items=[service.job_read(j) for j in jobs], **page.answer(total))
 
 
-@router.get("/jobs/{job_id}", response_model=JobRead)
+@router.get("/jobs/{job_id}", response_model=JobRead, responses=error_responses(404, 422))
 async def get_job(job_id: JobId, _: CurrentPrincipal, session: SessionDep) -> JobRead:
     return service.job_read(await service.require_job(session=session, job_id=job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobRead)
+@router.post(
+    "/jobs/{job_id}/cancel", response_model=JobRead, responses=error_responses(403, 404, 409, 422)
+)
 async def cancel_job(
     job_id: JobId, editor: EditorPrincipal, session: SessionDep, ctx: ContextDep, request: Request
 ) -> JobRead:
@@ -89,7 +97,10 @@ async def cancel_job(
 @router.get(
     "/jobs/{job_id}/output",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        **error_responses(404, 409, 422),
+    },
 )
 async def download_output(job_id: JobId, _: CurrentPrincipal, ctx: ContextDep) -> StreamingResponse:
     """The output of a succeeded job in platform storage, streamed."""
@@ -134,6 +145,7 @@ async def download_output(job_id: JobId, _: CurrentPrincipal, ctx: ContextDep) -
             }
         }
     },
+    responses=error_responses(400, 403, 413, 422),
 )
 async def upload_dataset(request: Request, editor: EditorPrincipal, ctx: ContextDep) -> DatasetRead:
     """Upload a job's input (CSV, Parquet or JSONL, by extension) to platform storage;
