@@ -84,8 +84,10 @@ class ModelReady(BaseModel):
     ready: bool = Field(description="Whether this process has the version loaded.")
 
 
-_NOT_READY = {503: {"model": ServerReady, "description": "Loading models or shutting down."}}
-_MODEL_NOT_READY = {
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": ServerReady, "description": "Loading models or shutting down."}
+}
+_MODEL_NOT_READY: dict[int | str, dict[str, Any]] = {
     **_READ_ERRORS,
     503: {
         "model": ModelReady | OipError,
