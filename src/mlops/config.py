@@ -266,6 +266,13 @@ class Settings(BaseSettings):
         description="Comma-separated origins (scheme://host[:port]) whose web pages may call "
         "the API from a browser (CORS). Empty: no cross-origin calls.",
     )
+    prometheus_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s]+$",
+        description="Prometheus the API reads the web UI's live traffic charts from "
+        "(several model-server replicas). Unset: the charts show what the model server in "
+        "this process saw (mlops up).",
+    )
 
     @field_validator("database_url")
     @classmethod

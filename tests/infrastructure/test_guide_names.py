@@ -9,6 +9,7 @@ from tests.infrastructure.bundle import (
     GUIDE_FILES,
     NAMESPACE,
     PRODUCTION,
+    ROOT,
     find,
     guide_file_docs,
     of_kind,
@@ -33,6 +34,10 @@ HOSTS = ["api.mlops-platform.com", "app.mlops-platform.com", "monitoring.mlops-p
 def test_every_file_the_guide_uses_exists(relative: str) -> None:
     assert (PRODUCTION / relative).exists() or relative == "config/kubernetes/secrets.yaml"
     assert guide_file_docs(relative) if relative.endswith(".yaml") else True
+
+
+def test_the_workflow_file_the_guide_shows_exists() -> None:
+    assert (ROOT / ".github/workflows/production-deploy.yml").is_file()
 
 
 def test_namespace_and_labels() -> None:

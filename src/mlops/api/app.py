@@ -31,6 +31,7 @@ from mlops.auth.follower import UserChangeFollower
 from mlops.auth.revocation_purge import RevocationPurger
 from mlops.backup.status import BackupStatus
 from mlops.auth.router import router as auth_router
+from mlops.auth.session_router import router as session_router
 from mlops.config import Settings, ensure_secret_key
 from mlops.context import PlatformContext, create_context
 from mlops.db.schema import schema_status
@@ -48,6 +49,9 @@ from mlops.serving.oip_errors import OipErrorMiddleware
 from mlops.serving.rest import router as predict_router
 from mlops.serving.sampling import DriftSampler
 from mlops.serving.v2 import router as v2_router
+from mlops.traffic.router import router as traffic_router
+from mlops.traffic.sampler import TrafficSampler
+from mlops.web.router import router as web_router
 from mlops.workers.drift.router import router as drift_router
 from mlops.workers.metrics import JobMetrics
 from mlops.workers.process import WorkerProcess
@@ -58,8 +62,9 @@ UPLOAD_PATH = re.compile(r"^/api/v1/models/[^/]+/versions/?$")
 PREDICT_PATH = re.compile(r"^(/api/v1/models/([^/]+/)?predict|/v2/models/.+/infer)$")
 DATASET_PATH = re.compile(r"^/api/v1/(datasets|models/[^/]+/versions/[0-9]+/reference)/?$")
 ALL_COMPONENTS = frozenset({"api", "serving"})
-# Background workers run only where asked: `mlops up` and `mlops worker`.
-KNOWN_COMPONENTS = ALL_COMPONENTS | {"workers"}
+# Background workers run only where asked: `mlops up` and `mlops worker`; the web UI's
+# pages in `mlops up` and `mlops web`.
+KNOWN_COMPONENTS = ALL_COMPONENTS | {"workers", "web"}
 GC_THRESHOLDS = (10_000, 20, 20)
 
 
@@ -140,7 +145,8 @@ def create_app(
             else None
         )
         try:
-            if check_schema:
+            # The web UI's pages alone use no database.
+            if check_schema and set(components) != {"web"}:
                 ok, detail = await schema_status(ctx.engine)
                 if not ok:
                     raise ConfigError(detail)
@@ -168,6 +174,8 @@ def create_app(
                     await drift_sampler.start()
                 await engine.start()
                 app.state.serving_ready = True
+            if sampler is not None:
+                sampler.start()
             if "workers" in components:
                 worker = WorkerProcess(settings, ctx.store, app.state.job_metrics)
                 await worker.start()
@@ -180,6 +188,8 @@ def create_app(
             yield
         finally:
             app.state.shutting_down = True
+            if sampler is not None:
+                await sampler.stop()
             if worker is not None:
                 await worker.stop()
             if purger is not None:
@@ -226,12 +236,24 @@ def create_app(
         # Before the registry's routes: /api/v1/models/predict is not a model name.
         app.include_router(predict_router)
         app.include_router(v2_router)
+    # The web UI's charts read this process's own counters when it serves models and
+    # answers the API, unless Prometheus sees every replica (traffic/sampler.py).
+    sampler = (
+        TrafficSampler(registry)
+        if serving and "api" in components and not settings.prometheus_url
+        else None
+    )
+    app.state.traffic_sampler = sampler
     if "api" in components:
         app.include_router(auth_router)
+        app.include_router(session_router)
+        app.include_router(traffic_router)
         app.include_router(registry_router)
         app.include_router(deployments_router)
         app.include_router(audit_router)
         app.include_router(jobs_router)
+    if "web" in components:
+        app.include_router(web_router)
         app.include_router(drift_router)
     observer = RequestObserver(app.state.http_metrics, access_log_enabled=settings.access_log)
     if serving and settings.predict_fast_path:

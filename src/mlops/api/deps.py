@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlops.auth.browser_session import authenticate_cookie, session_cookie
 from mlops.auth.principal import Principal
 from mlops.auth.roles import Role
 from mlops.auth.tokens import parse_bearer
@@ -47,7 +48,12 @@ def bearer_credential(request: Request) -> str:
 
 
 async def get_principal(request: Request, ctx: ContextDep) -> Principal:
-    principal = await ctx.gate.authenticate(bearer_credential(request))
+    # A browser signed in to the web UI sends its session cookie (auth/browser_session.py).
+    cookie = session_cookie(request)
+    if cookie is not None:
+        principal = await authenticate_cookie(request, ctx, cookie)
+    else:
+        principal = await ctx.gate.authenticate(bearer_credential(request))
     request.state.principal = principal
     return principal
 

@@ -56,6 +56,11 @@ class TokenSigner:
         }
         return jwt.encode(payload, self._key, algorithm=ALGORITHM)
 
+    def derive(self, purpose: str, value: str) -> str:
+        """A MAC of ``value`` under the signing key, for one ``purpose`` (CSRF tokens)."""
+        message = f"{purpose}:{value}".encode()
+        return hmac.new(self._key.encode(), message, hashlib.sha256).hexdigest()
+
     def decode(self, token: str) -> TokenClaims:
         """Verify signature, algorithm, issuer and expiry; anything wrong is a 401."""
         cached = self._verified.get(token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mlops import __version__
-from mlops.cli import backup, db, deploy, jobs, login, models, serve, users, worker
+from mlops.cli import backup, db, deploy, jobs, login, models, serve, users, web, worker
 
 app = typer.Typer(
     name="mlops",
@@ -19,6 +19,7 @@ app.command()(serve.up)
 app.command()(serve.api)
 app.command("model-server")(serve.model_server)
 app.command()(worker.worker)
+app.command()(web.web)
 app.add_typer(db.app, name="db")
 app.add_typer(backup.app, name="backup")
 app.add_typer(users.app, name="users")

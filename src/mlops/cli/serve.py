@@ -80,9 +80,14 @@ def _serve(
     GracefulServer(config, app, settings.shutdown_delay_seconds).run()
 
 
-def _announce(settings: Settings, host: str, port: int, admin: AdminCreated | None) -> None:
+def _announce(
+    settings: Settings, host: str, port: int, admin: AdminCreated | None, *, ui: bool = False
+) -> None:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown_host}:{port}"
+    if ui:
+        # First: the address a person opens.
+        console.print(f"[bold green]Web UI[/]:    [bold]{url}/[/] (sign in as below)")
     console.print(f"[bold green]MLOps platform[/] ({settings.environment}) at [bold]{url}[/]")
     console.print(f"  API docs:  {url}/docs")
     if admin and admin.generated_password:
@@ -133,9 +138,9 @@ def up(
     admin, then serves the API. Defaults: SQLite, in-process cache, local files."""
     settings = _startup_settings(config)
     admin = run(_prepare(settings, migrate=True, demo=demo))
-    _announce(settings, host, port, admin)
+    _announce(settings, host, port, admin, ui=True)
     # One worker runs beside the API and the model server: jobs need nothing else.
-    _serve(settings, host, port, ALL_COMPONENTS | {"workers"})
+    _serve(settings, host, port, ALL_COMPONENTS | {"workers", "web"})
 
 
 def api(

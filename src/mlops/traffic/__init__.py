@@ -1,0 +1,1 @@
+"""Per-version traffic over the last minutes (requests/s, p95 latency, error rate)."""

@@ -1,0 +1,126 @@
+"""Playwright with Debian's chromium (TESTING-TOOLS §7), against a live ``mlops up``.
+
+Never ``playwright install``: the browser is the system's /usr/bin/chromium, installed
+by scripts/ci-tools.sh. Without it the browser tests are skipped locally and fail in CI
+(``CI=true``), so a missing install step cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from tests.cli.live_server import LiveServer, running_up
+
+CHROMIUM = os.environ.get("MLOPS_TEST_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+TIMEOUT_MS = 20_000
+
+
+def chromium_path() -> str:
+    found = shutil.which(CHROMIUM)
+    if found is None:
+        message = f"{CHROMIUM} is missing: run scripts/ci-tools.sh (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[Playwright]:
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session: Playwright) -> Iterator[Browser]:
+    launched = playwright_session.chromium.launch(
+        executable_path=chromium_path(), headless=True, args=ARGS
+    )
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with running_up(tmp_path_factory.mktemp("web-live")) as server:
+        yield server
+
+
+@dataclass
+class Problems:
+    """Script errors and console errors (CSP refusals among them) a page raised."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def console(self, message: ConsoleMessage) -> None:
+        # The API's own 4xx answers show in the console as failed loads; they are
+        # expected in journeys that check errors, so only script errors count.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.messages.append(message.text)
+
+
+@pytest.fixture
+def page(browser: Browser, live: LiveServer) -> Iterator[Page]:
+    """A fresh browser context (no cookies) per test, failing on any script error."""
+    context = browser.new_context(base_url=live.url, accept_downloads=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    problems = Problems()
+    opened.on("console", problems.console)
+    opened.on("pageerror", lambda exc: problems.messages.append(f"page error: {exc}"))
+    yield opened
+    context.close()
+    assert problems.messages == [], problems.messages
+
+
+def sign_in(page: Page, username: str, password: str, path: str = "/models") -> None:
+    page.goto(path)
+    page.wait_for_url("**/login?next=*")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**{path}")
+    page.locator("#who").filter(has_text=username).wait_for()
+    ready(page)
+
+
+def ready(page: Page) -> None:
+    """Wait until the page has shown its data (app.js marks the body)."""
+    page.locator("body[data-ready]").wait_for()
+
+
+def api_token(live: LiveServer, username: str = "admin", password: str | None = None) -> str:
+    answer = httpx.post(
+        f"{live.url}/api/v1/auth/login",
+        json={"username": username, "password": password or live.admin_password},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["access_token"]
+    return token
+
+
+def screenshot_dir() -> Path | None:
+    """Where to save page screenshots: set by scripts/ui-screenshots.sh."""
+    target = os.environ.get("MLOPS_UI_SCREENSHOTS")
+    return Path(target) if target else None

@@ -1,0 +1,16 @@
+"""Web UI fixtures: the registry's model files, and a browser against a live server."""
+
+from __future__ import annotations
+
+from tests.registry.conftest import model_files, registry_bucket, registry_settings
+from tests.web.browser import browser, live, page, playwright_session
+
+__all__ = [
+    "browser",
+    "live",
+    "model_files",
+    "page",
+    "playwright_session",
+    "registry_bucket",
+    "registry_settings",
+]
