@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
+from mlops.api.openapi import AUTHENTICATED, JSON_BODY, error_responses
 from mlops.auth import service
 from mlops.auth.browser_session import SESSION_COOKIE, authenticate_cookie, csrf_token
 from mlops.auth.principal import Principal
@@ -15,7 +16,7 @@ from mlops.context import PlatformContext
 from mlops.db.session import commit
 from mlops.errors import Unauthorized
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=error_responses(*AUTHENTICATED))
 
 
 class BrowserSession(BaseModel):
@@ -40,7 +41,7 @@ def _context(request: Request) -> PlatformContext:
     return ctx
 
 
-@router.post("/session", response_model=BrowserSession)
+@router.post("/session", response_model=BrowserSession, responses=error_responses(*JSON_BODY, 429))
 async def create_session(
     body: LoginRequest, request: Request, response: Response
 ) -> BrowserSession:
@@ -75,7 +76,7 @@ async def read_session(request: Request, response: Response) -> BrowserSession:
     return _answer(ctx, await authenticate_cookie(request, ctx, token))
 
 
-@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403))
 async def end_session(request: Request) -> Response:
     """Sign out: the token is revoked in every process (as ``POST /api/v1/auth/logout``)
     and the cookie cleared. Needs the CSRF token, so another site cannot sign you out."""

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from mlops.api.deps import CurrentPrincipal, SessionDep
+from mlops.api.openapi import AUTHENTICATED, error_responses
 from mlops.deployments import service as deployments
 from mlops.deployments.schemas import DeploymentPolicy
 from mlops.registry.schemas import NAME_PATTERN
@@ -15,12 +16,16 @@ from mlops.traffic.prometheus import TrafficUnavailable, query_traffic
 from mlops.traffic.sampler import TrafficSampler
 from mlops.traffic.schemas import Role, Source, TrafficPoint, TrafficRead, VersionSeries
 
-router = APIRouter(prefix="/api/v1", tags=["deployments"])
+router = APIRouter(
+    prefix="/api/v1", tags=["deployments"], responses=error_responses(*AUTHENTICATED)
+)
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN)]
 PROMETHEUS_STEP_S = 10.0
 
 
-@router.get("/models/{name}/traffic", response_model=TrafficRead)
+@router.get(
+    "/models/{name}/traffic", response_model=TrafficRead, responses=error_responses(404, 422)
+)
 async def model_traffic(
     name: ModelName,
     request: Request,
