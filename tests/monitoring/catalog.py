@@ -16,6 +16,7 @@ PLATFORM = {
     "mlops_redis_outages_total",
     "mlops_redis_errors_total",
     "mlops_storage_errors_total",
+    "mlops_backup_last_success_timestamp_seconds",
     "mlops_predictions_total",
     "mlops_prediction_rows_total",
     "mlops_prediction_duration_seconds_bucket",
