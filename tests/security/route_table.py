@@ -67,6 +67,11 @@ ROWS: list[Row] = [
     Row("GET", "/v2/health/live", "/v2/health/live", None, OK),
     Row("GET", "/v2/health/ready", "/v2/health/ready", None, OK),
     Row("POST", "/api/v1/auth/login", "/api/v1/auth/login", None, INVALID, json={}),
+    # The web UI's session: it reads the session cookie only, never the Authorization
+    # header, so every caller here (none sends the cookie) is "not signed in".
+    Row("POST", "/api/v1/auth/session", "/api/v1/auth/session", None, INVALID, json={}),
+    Row("GET", "/api/v1/auth/session", "/api/v1/auth/session", None, (401, "no_session")),
+    Row("DELETE", "/api/v1/auth/session", "/api/v1/auth/session", None, (204, None)),
     # Any role.
     Row("GET", "/api/v1/users/me", "/api/v1/users/me", V, OK),
     Row(
@@ -114,6 +119,7 @@ ROWS: list[Row] = [
         GHOST_404,
     ),
     Row("GET", "/api/v1/models/{name}/deployment", f"{M}/deployment", V, GHOST_404),
+    Row("GET", "/api/v1/models/{name}/traffic", f"{M}/traffic", V, GHOST_404),
     Row(
         "GET",
         "/api/v1/settings/default-model",
