@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,18 @@ async def _versions(platform: Platform, token: str, count: int, **headers: str) 
     return seen
 
 
+@pytest.fixture
+def seeded_routing() -> Iterator[None]:
+    """Requests without a routing key meet the canary by ``random.random()``: seeded, the
+    share is the same on every run (unseeded, 5,000 draws left 30 % +- 3 % about 0.3 % of
+    runs), and the test still fails if the share the code gives is wrong."""
+    state = random.getstate()
+    random.seed(16)
+    yield
+    random.setstate(state)
+
+
+@pytest.mark.usefixtures("seeded_routing")
 async def test_canary_share_and_sticky_routing_keys(
     serving: Platform, admin_token: str, model_files: dict[str, Path], backend: str
 ) -> None:
@@ -123,42 +137,54 @@ async def test_guard_takes_a_failing_canary_out_of_traffic(
 async def test_alias_move_under_steady_traffic_fails_nothing(
     serving: Platform, admin_token: str, model_files: dict[str, Path]
 ) -> None:
-    """Nothing but the engine's own follower applies the change (no explicit refresh)."""
+    """Nothing but the engine's own follower applies the change (no explicit refresh).
+    Version 2 (XGBoost, converted to ONNX when loaded) is loaded ahead by asking for it
+    by number, so the move is about switching, not a conversion on a busy machine; and
+    what is checked is order, not time: no failed answer, and once a request has met
+    version 2, every request sent after it does too."""
     await release(serving, admin_token, "m", [model_files["onnx"], model_files["xgboost"]])
-    results: list[tuple[float, int, int]] = []
+    ahead = await serving.client.post(
+        "/api/v1/models/m/predict?version=2", json=ROW, headers=bearer(admin_token)
+    )
+    assert ahead.status_code == 200, ahead.text
+    results: list[tuple[int, int]] = []  # (status, version), in the order answered
     stop = asyncio.Event()
+    workers_count = 4
 
     async def traffic() -> None:
         while not stop.is_set():
             response = await serving.client.post(
                 "/api/v1/models/m/predict", json=ROW, headers=bearer(admin_token)
             )
-            results.append(
-                (
-                    time.monotonic(),
-                    response.status_code,
-                    int(response.headers.get("X-Model-Version", 0)),
-                )
-            )
+            results.append((response.status_code, int(response.headers.get("X-Model-Version", 0))))
 
-    workers = [asyncio.create_task(traffic()) for _ in range(4)]
-    await asyncio.sleep(0.3)
-    moved_at = time.monotonic()
+    async def answers(count: int, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while len(results) < count:
+            assert time.monotonic() < deadline, f"traffic stalled waiting for {what}"
+            await asyncio.sleep(0.02)
+
+    workers = [asyncio.create_task(traffic()) for _ in range(workers_count)]
+    await answers(20, "answers before the move")
+    before_move = len(results)
     moved = await serving.client.put(
         "/api/v1/models/m/aliases/production", json={"version": 2}, headers=bearer(admin_token)
     )
     assert moved.status_code == 200
-    deadline = moved_at + 5
-    while time.monotonic() < deadline and not any(v == 2 for _, _, v in results[-5:]):
+    deadline = time.monotonic() + 60
+    while not any(version == 2 for _, version in results[before_move:]):
+        assert time.monotonic() < deadline, "the alias move never reached serving"
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
+    first_new = next(i for i, (_, version) in enumerate(results) if version == 2)
+    await answers(first_new + 50, "answers after the move")
     stop.set()
     await asyncio.gather(*workers)
-    assert all(status == 200 for _, status, _ in results)
-    first_new = min(t for t, _, v in results if v == 2)
-    assert first_new - moved_at < 2.0
-    after = [v for t, _, v in results if t > first_new + 0.1]
-    assert after and set(after) == {2}
+    assert all(status == 200 for status, _ in results)
+    assert {version for _, version in results[:before_move]} == {1}
+    # Requests already in flight when the first met version 2 (one per other worker)
+    # may still answer with version 1; every later one is version 2.
+    after = results[first_new + workers_count :]
+    assert after and {version for _, version in after} == {2}
 
 
 async def test_a_version_that_fails_to_load_never_takes_traffic(
@@ -231,26 +257,43 @@ async def test_policy_validation(
 
 
 async def _check_quiet_polls(platform: Platform) -> None:
+    """Counted in polls, not in seconds: a busy machine may delay a poll, never
+    reorder what each poll does."""
     from mlops.kv.channels import REGISTRY_GENERATION
 
     manager = dataplane(platform).manager
-    calls = 0
-    original = manager.refresh
+    kv = platform.ctx.kv
+    refreshes = polls = 0
+    original_refresh, original_get = manager.refresh, kv.get
 
-    async def counting() -> None:
-        nonlocal calls
-        calls += 1
-        await original()
+    async def counting_refresh() -> None:
+        nonlocal refreshes
+        refreshes += 1
+        await original_refresh()
 
-    manager.refresh = counting  # type: ignore[method-assign]
-    await asyncio.sleep(0.7)  # the first poll may re-read once to learn the generation
-    settled = calls
-    await asyncio.sleep(1.0)
-    assert calls == settled  # nothing moved: no re-read
-    # A change whose message was lost still moved the counter: the poll catches it.
-    await platform.ctx.kv.increment(REGISTRY_GENERATION, ttl=60)
-    await asyncio.sleep(0.6)
-    assert calls == settled + 1
+    async def counting_get(key: str) -> str | None:
+        nonlocal polls
+        value = await original_get(key)
+        if key == REGISTRY_GENERATION:
+            polls += 1  # each poll reads the generation once, first thing
+        return value
+
+    async def polls_past(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while polls < count:
+            assert time.monotonic() < deadline, f"the follower stopped polling at {polls}"
+            await asyncio.sleep(0.02)
+
+    manager.refresh = counting_refresh  # type: ignore[method-assign]
+    kv.get = counting_get  # type: ignore[method-assign]
+    await polls_past(2)  # the first poll may re-read once to learn the generation
+    settled = refreshes
+    await polls_past(polls + 5)
+    assert refreshes == settled  # nothing moved: no re-read
+    # A change whose message was lost still moved the counter: the next poll catches it.
+    await kv.increment(REGISTRY_GENERATION, ttl=60)
+    await polls_past(polls + 3)
+    assert refreshes == settled + 1
 
 
 async def test_quiet_polls_skip_the_catalog_unless_its_generation_moved(
