@@ -90,12 +90,16 @@ class AccessGate:
         signer: TokenSigner,
         outage_grace: float = DEFAULT_OUTAGE_GRACE,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._kv = kv
         self._sessions = sessions
         self._signer = signer
         self._outage_grace = outage_grace
         self._clock = clock
+        # What "now" is for API key expiry (seconds since 1970); a test moves it instead
+        # of waiting for a key to expire.
+        self.wall_clock = wall_clock
         # Each cached key's value as this process last read it, and when (monotonic):
         # what requests answer on while Redis is unreachable. Only for a shared store;
         # the in-process one cannot become unreachable.
@@ -149,7 +153,7 @@ class AccessGate:
         if key_state is None or not secret_matches(secret, key_state.secret_hash):
             raise Unauthorized(_INVALID_KEY, code="invalid_api_key")
         if key_state.revoked or (
-            key_state.expires_at is not None and key_state.expires_at <= time.time()
+            key_state.expires_at is not None and key_state.expires_at <= self.wall_clock()
         ):
             raise Unauthorized(_INVALID_KEY, code="invalid_api_key")
         (state_raw,) = await self._read([f"user:{key_state.owner_id}"])
