@@ -189,3 +189,17 @@ def test_int_models_refuse_fractions() -> None:
             0,
         )[0, 0]
     )
+
+
+def test_parquet_shards_follow_row_groups(tmp_path: Path) -> None:
+    from mlops.workers.tables import ShardRange, plan_input
+
+    path = tmp_path / "d.parquet"
+    path.write_bytes(encode(None, np.zeros((95, 5)), "parquet", row_group=10))
+    plan = plan_input(path, "parquet", [f"f{i}" for i in range(5)], 25)
+    assert plan.rows == 95 and not plan.has_id
+    assert plan.shards == [ShardRange(s, min(s + 20, 95)) for s in range(0, 95, 20)]
+    big = tmp_path / "big.parquet"
+    big.write_bytes(encode(None, np.zeros((95, 5)), "parquet", row_group=40))
+    shards = plan_input(big, "parquet", [f"f{i}" for i in range(5)], 25).shards
+    assert [(s.row_start, s.row_end) for s in shards] == [(0, 40), (40, 80), (80, 95)]

@@ -129,7 +129,11 @@ async def test_sigterm_gives_the_shard_back_and_exits_zero(
         token = await platform.login()
         await release(platform, token, "churn", [model_files["xgboost"]])
         ids, x = dataset(60_000, seed=9)
-        uri = (await upload_dataset(platform, token, encode(ids, x, "parquet"), "d.parquet"))["uri"]
+        uri = (
+            await upload_dataset(
+                platform, token, encode(ids, x, "parquet", row_group=2000), "d.parquet"
+            )
+        )["uri"]
         job = await submit(platform, token, model="churn", input=uri, options={"shard_rows": 2000})
         with worker_process(settings, tmp_path / "w.log") as process:
 

@@ -156,11 +156,13 @@ class Worker:
                 # Stopping: the task may finish within the grace period, else it goes back.
                 finished, _ = await asyncio.wait({work}, timeout=self.grace_seconds)
                 if not finished:
+                    # Give the task back first: the step may sit in a thread that cannot
+                    # be interrupted (a model load), and whatever it still writes is
+                    # fenced off (its token is gone) or the same bytes under the same name.
                     abort.set()
-                    with contextlib.suppress(Exception):
-                        await work
                     await self.queue.release(lease)
                     log.info("task given back on shutdown", extra={"job": lease.job_id})
+                    await asyncio.wait({work}, timeout=5)
                     return
             stop.cancel()
             outcome = work.result()

@@ -86,8 +86,19 @@ def check_columns(columns: list[str], features: list[str]) -> bool:
     return ID_COLUMN in seen
 
 
-def _ranges(rows: int, shard_rows: int) -> list[ShardRange]:
-    return [ShardRange(s, min(s + shard_rows, rows)) for s in range(0, rows, shard_rows)]
+def _group_ranges(groups: list[int], shard_rows: int) -> list[ShardRange]:
+    """Parquet shards are whole row groups, merged up to ``shard_rows``: a row group is
+    decoded whole, so a shard that took part of one would decode the rest for nothing."""
+    shards: list[ShardRange] = []
+    start = rows = 0
+    for size in groups:
+        if rows and rows + size > shard_rows:
+            shards.append(ShardRange(start, start + rows))
+            start, rows = start + rows, 0
+        rows += size
+    if rows:
+        shards.append(ShardRange(start, start + rows))
+    return shards
 
 
 def plan_input(path: Path, fmt: str, features: list[str], shard_rows: int) -> Plan:
@@ -97,8 +108,8 @@ def plan_input(path: Path, fmt: str, features: list[str], shard_rows: int) -> Pl
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"the input is not a readable Parquet file: {exc}") from None
         has_id = check_columns(parquet.schema_arrow.names, features)
-        rows = parquet.metadata.num_rows
-        return Plan(rows, _ranges(rows, shard_rows), has_id, None)
+        groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+        return Plan(sum(groups), _group_ranges(groups, shard_rows), has_id, None)
     with path.open("rb") as f:
         first = f.readline()
         header_end = f.tell()
