@@ -120,7 +120,10 @@ def api_token(live: LiveServer, username: str = "admin", password: str | None = 
     return token
 
 
+# Read at import: the suite's autouse fixture clears MLOPS_* variables for each test.
+_SCREENSHOTS = os.environ.get("MLOPS_UI_SCREENSHOTS")
+
+
 def screenshot_dir() -> Path | None:
     """Where to save page screenshots: set by scripts/ui-screenshots.sh."""
-    target = os.environ.get("MLOPS_UI_SCREENSHOTS")
-    return Path(target) if target else None
+    return Path(_SCREENSHOTS) if _SCREENSHOTS else None

@@ -119,7 +119,16 @@ def test_release_journey(page: Page, live: LiveServer, model_files: dict[str, Pa
         expect(canary).to_have_attribute("data-version", "2", timeout=60_000)
         expect(canary).not_to_have_attribute("data-points", "0", timeout=60_000)
         expect(primary).not_to_have_attribute("data-points", "0", timeout=60_000)
-    expect(page.locator(".legend")).to_contain_text("v2 (canary)")
+        expect(page.locator(".legend")).to_contain_text("v2 (canary)")
+        # A guard no canary can meet (1 us per row): it trips, and the page says why and when.
+        page.get_by_label("Guard the canary").check()
+        page.get_by_label("Highest p95 per row (ms)").fill("0.001")
+        page.get_by_label("Requests before judging").fill("5")
+        page.get_by_role("button", name="Save policy").click()
+        trip = page.locator("#guard-trip")
+        expect(trip).to_contain_text("took canary v2 out of traffic", timeout=60_000)
+        expect(trip).to_contain_text("p95 latency per row")
+        expect(page.locator("#state")).to_contain_text("Canarynone")
 
     # Release v2, then roll back: the confirmation says from which version to which.
     page.goto("/models/churn")

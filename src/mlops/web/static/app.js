@@ -181,5 +181,6 @@ export async function boot(render) {
     }
   });
   await render();
+  performance.mark("ready");
   document.body.dataset.ready = "true"; // for tests and scripts: the page has its data
 }
