@@ -101,6 +101,9 @@ def run_checks(checks: list[tuple[str, Callable[[], str]]]) -> list[Result]:
             results.append(Result(name, False, str(exc)))
         except httpx.HTTPError as exc:
             results.append(Result(name, False, f"{type(exc).__name__}: {exc}"))
+        except (ValueError, KeyError, TypeError) as exc:
+            # Not the platform's answer (a proxy's error page, another service).
+            results.append(Result(name, False, f"unexpected answer: {type(exc).__name__} {exc}"))
     return results
 
 
