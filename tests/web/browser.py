@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,3 +128,32 @@ _SCREENSHOTS = os.environ.get("MLOPS_UI_SCREENSHOTS")
 def screenshot_dir() -> Path | None:
     """Where to save page screenshots: set by scripts/ui-screenshots.sh."""
     return Path(_SCREENSHOTS) if _SCREENSHOTS else None
+
+
+class Load:
+    """Predictions in the background, each with its own routing key, until stopped."""
+
+    def __init__(self, url: str, token: str, model: str) -> None:
+        self._stop = threading.Event()
+        self.sent = 0
+        self._thread = threading.Thread(target=self._run, args=(url, token, model), daemon=True)
+
+    def _run(self, url: str, token: str, model: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            while not self._stop.is_set():
+                client.post(
+                    f"/api/v1/models/{model}/predict",
+                    json={"data": [[0.1, 0.2, 0.3, 0.4, 0.5]]},
+                    headers={"X-Routing-Key": f"k{self.sent}"},
+                )
+                self.sent += 1
+                self._stop.wait(0.01)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -3,14 +3,12 @@ promote, canary with both lines on the live chart under load, roll back, audit."
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Page, expect
 
 from tests.cli.live_server import LiveServer
-from tests.web.browser import api_token, ready, sign_in
+from tests.web.browser import Load, api_token, ready, sign_in
 
 HOSTILE = "<script>window.pwned=1</script><img src=x onerror=window.pwned=1>"
 
@@ -34,35 +32,6 @@ def confirm(page: Page, text: str) -> None:
     expect(dialog).to_be_visible()
     expect(dialog.locator("#confirm-text")).to_have_text(text)
     dialog.get_by_role("button", name="Confirm").click()
-
-
-class Load:
-    """Predictions in the background, each with its own routing key, until stopped."""
-
-    def __init__(self, url: str, token: str, model: str) -> None:
-        self._stop = threading.Event()
-        self.sent = 0
-        self._thread = threading.Thread(target=self._run, args=(url, token, model), daemon=True)
-
-    def _run(self, url: str, token: str, model: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-            while not self._stop.is_set():
-                client.post(
-                    f"/api/v1/models/{model}/predict",
-                    json={"data": [[0.1, 0.2, 0.3, 0.4, 0.5]]},
-                    headers={"X-Routing-Key": f"k{self.sent}"},
-                )
-                self.sent += 1
-                self._stop.wait(0.01)
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 def test_release_journey(page: Page, live: LiveServer, model_files: dict[str, Path]) -> None:
