@@ -151,8 +151,16 @@ def test_up_serves_the_guide_walkthrough(running_up: LiveServer, tmp_path: Path)
     )
     assert bad.exit_code == 1
     assert "Wrong username or password" in bad.output
+    kept = json.loads(creds.read_text())["access_token"]
+    assert kept != token
+    kept_me = httpx.get(f"{url}/api/v1/users/me", headers={"Authorization": f"Bearer {kept}"})
+    assert kept_me.status_code == 200
     assert runner.invoke(app, ["logout"], env=env).exit_code == 0
     assert not creds.exists()
+    # The CLI's own token is revoked on the server, not only forgotten here.
+    ended = httpx.get(f"{url}/api/v1/users/me", headers={"Authorization": f"Bearer {kept}"})
+    assert ended.status_code == 401
+    assert ended.json()["error"]["code"] == "token_revoked"
     revoked = httpx.get(f"{url}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
     assert revoked.status_code == 200  # logout revoked only the CLI's own token
 
