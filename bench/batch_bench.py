@@ -108,13 +108,13 @@ def peak_rss(pid: int) -> int:
 
 
 def write_data(tmp: Path, rows: int) -> tuple[Path, Path]:
-    """The same rows as Parquet (1M-row groups) and CSV, written a million at a time."""
+    """The same rows as Parquet (row groups of SHARD_ROWS rows) and CSV."""
     parquet_path, csv_path = tmp / "rows.parquet", tmp / "rows.csv"
     rng = np.random.default_rng(0)
     schema = pa.schema([(f"f{i}", pa.float64()) for i in range(5)])
     with pq.ParquetWriter(parquet_path, schema) as parquet, pcsv.CSVWriter(csv_path, schema) as csv:
-        for start in range(0, rows, 1_000_000):
-            block = rng.normal(0.0, 2.0, size=(min(1_000_000, rows - start), 5))
+        for start in range(0, rows, SHARD_ROWS):
+            block = rng.normal(0.0, 2.0, size=(min(SHARD_ROWS, rows - start), 5))
             table = pa.Table.from_arrays([pa.array(block[:, i]) for i in range(5)], schema=schema)
             parquet.write_table(table)
             csv.write_table(table)

@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 class TableWriter(Protocol):
     def write_batch(self, batch: pa.RecordBatch) -> None: ...
 
+    def write_table(self, table: pa.Table) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -23,6 +25,10 @@ class _JsonLines:
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
         self._file.write(b"".join(orjson.dumps(row) + b"\n" for row in batch.to_pylist()))
+
+    def write_table(self, table: pa.Table) -> None:
+        for batch in table.to_batches(65_536):
+            self.write_batch(batch)
 
     def close(self) -> None:
         self._file.close()

@@ -248,9 +248,8 @@ def _concatenate(shards: list[Path], out: Path, fmt: str, schema: pa.Schema | No
             if writer is None:
                 schema = table.schema
                 writer = open_writer(out, fmt, schema)
-            for batch in table.to_batches(BATCH_ROWS):
-                writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
-                rows += batch.num_rows
+            writer.write_table(table.cast(schema) if table.schema != schema else table)
+            rows += table.num_rows
         if writer is None:
             assert schema is not None
             writer = open_writer(out, fmt, schema)
