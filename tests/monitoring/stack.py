@@ -5,7 +5,7 @@ Prometheus scrapes a live platform through a static target (Debian's build has n
 Kubernetes discovery, and there is no cluster here); Alertmanager routes with the
 repository's tree, each receiver replaced by a webhook to a local receiver whose path
 is the receiver's name. The rules are the repository's files with time shortened: each
-`for:` becomes 1s and each `[5m]` window 20s, so an alert fires and resolves within
+`for:` becomes 1s and each `[5m]` window 10s, so an alert fires and resolves within
 seconds instead of minutes (the promtool tests check the real durations).
 """
 
@@ -34,7 +34,7 @@ from tests.monitoring.tools import (
 )
 
 START_TIMEOUT_S = 60.0
-TEST_WINDOW = "20s"
+TEST_WINDOW = "10s"
 
 
 @dataclass
@@ -95,7 +95,7 @@ class WebhookReceiver:
 
 
 def shortened_rules(directory: Path) -> list[Path]:
-    """The repository's rule files with `for:` at 1s and 5-minute windows at 20s."""
+    """The repository's rule files with `for:` at 1s and 5-minute windows at 10s."""
     directory.mkdir()
     written = []
     for path in RULES:
