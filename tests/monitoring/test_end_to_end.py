@@ -96,7 +96,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     admin_url = os.environ.get("MLOPS_TEST_POSTGRES_URL", PG_ADMIN_URL_DEFAULT)
     database = f"mlops_monitoring_{uuid.uuid4().hex[:8]}"
     with ExitStack() as cleanup:
-        with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
+        try:
+            admin = psycopg.connect(f"{admin_url}/postgres", autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            # Production's shape (the pool and Redis metrics need it), as the guide runs.
+            pytest.fail(f"the monitoring end-to-end test needs PostgreSQL at {admin_url}: {exc}")
+        with admin:
             admin.execute(f'CREATE DATABASE "{database}"')
         cleanup.callback(_drop_database, admin_url, database)
         (workdir / "redis").mkdir()
