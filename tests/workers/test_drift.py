@@ -4,6 +4,7 @@ worker with the version's reference data set."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -190,19 +191,24 @@ async def test_the_sampler_takes_its_share_and_caps_rows_per_minute(tmp_path: Pa
     )
     spec = VersionSpec("m", 3, "onnx", "m.onnx", "k", "s" * 64, signature, {})
     store = LocalArtifactStore(tmp_path / "store")
-    draws = iter([0.1, 0.9] * 100)  # every other request is sampled at rate 0.5
     clock = _Clock()
-    sampler = DriftSampler(store, rate=0.5, per_minute=250, clock=clock, draw=lambda: next(draws))
+    sampler = DriftSampler(store, rate=1.0, per_minute=250, clock=clock)
     x = np.arange(200, dtype=np.float64).reshape(100, 2)
-    for _ in range(10):
+    for _ in range(5):
         sampler.offer(spec, x, np.zeros(100))
-    assert await sampler.flush() == 250  # 5 requests sampled, 250 rows allowed this minute
+    assert await sampler.flush() == 250  # the minute's allowance
     clock.now += 60
     sampler.offer(spec, x, np.zeros(100))
-    sampler.offer(spec, x, np.zeros(100))  # not drawn
     assert await sampler.flush() == 100
-    keys = await store.list_keys(samples_prefix("m", 3))
-    assert len(keys) == 2
+    assert len(await store.list_keys(samples_prefix("m", 3))) == 2
+    # At 5 %, about one request in twenty is sampled, at random (a seeded draw here).
+    share = DriftSampler(
+        store, rate=0.05, per_minute=10**9, clock=clock, draw=random.Random(7).random
+    )
+    one = np.ones((1, 2))
+    for _ in range(20_000):
+        share.offer(spec, one, np.zeros(1))
+    assert 850 <= await share.flush() <= 1150
     assert await DriftSampler(store, rate=0.0, per_minute=10).flush() == 0
 
 

@@ -1,10 +1,12 @@
 """Samples of live prediction inputs and answers, for drift monitoring.
 
-``offer`` runs on the request path and only copies a few rows into memory: one
-random draw decides whether a request is sampled (``MLOPS_DRIFT_SAMPLE_RATE``), and
-each model version takes at most ``MLOPS_DRIFT_SAMPLES_PER_MINUTE`` rows a minute,
-whatever the traffic. A background task writes what was gathered to the artifact
-store every ``flush_seconds``, as Parquet under
+``offer`` runs on the request path: most requests only count down to the next sampled
+one (gaps drawn from a geometric distribution, so on average ``MLOPS_DRIFT_SAMPLE_RATE``
+of the requests are sampled, at random, for the cost of a decrement), and a sampled
+request copies a few rows into memory; each model version takes at most
+``MLOPS_DRIFT_SAMPLES_PER_MINUTE`` rows a minute, whatever the traffic. A background
+task writes what was gathered to the artifact store every ``flush_seconds``, as Parquet
+under
 ``drift/samples/<model>/v<version>/<unix time in ms>-<random>.parquet`` (features in the
 model's signature order, then ``prediction``), where the workers' drift reports read
 them. A failed write drops its samples: monitoring never holds traffic back.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import tempfile
 import time
@@ -68,14 +71,23 @@ class DriftSampler:
         self._clock = clock
         self._draw = draw
         self._buffers: dict[tuple[str, int], _Buffer] = {}
+        self._countdown = self._gap() if rate > 0 else 0
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
+    def _gap(self) -> int:
+        """Requests until the next sampled one: geometric, with mean 1 / rate."""
+        if self.rate >= 1:
+            return 1
+        return 1 + int(math.log(1.0 - self._draw()) / math.log(1.0 - self.rate))
+
     def offer(self, spec: VersionSpec, x: np.ndarray, values: np.ndarray) -> None:
         """Maybe keep some of a request's rows and answers (request path: no I/O)."""
-        if self.rate <= 0 or self._draw() >= self.rate:
+        self._countdown -= 1
+        if self._countdown > 0 or self.rate <= 0:
             return
+        self._countdown = self._gap()
         key = (spec.model, spec.version)
         buffer = self._buffers.get(key)
         if buffer is None:
