@@ -62,8 +62,13 @@ def browser(playwright_session: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with running_up(tmp_path_factory.mktemp("web-live")) as server:
+def live_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("web-live")
+
+
+@pytest.fixture(scope="session")
+def live(live_workdir: Path) -> Iterator[LiveServer]:
+    with running_up(live_workdir) as server:
         yield server
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from tests.registry.conftest import model_files, registry_bucket, registry_settings
-from tests.web.browser import browser, live, page, playwright_session
+from tests.web.browser import browser, live, live_workdir, page, playwright_session
 
 __all__ = [
     "browser",
     "live",
+    "live_workdir",
     "model_files",
     "page",
     "playwright_session",
