@@ -1,4 +1,11 @@
-"""Entry point of the ``mlops`` command."""
+"""Entry point of the ``mlops`` command.
+
+Every module registered here imports only light modules at its top (typer, rich, the
+standard library); a command imports the server or a library inside its function, so
+that ``mlops --help`` and the client commands answer at once (ADR 0009).
+tests/test_imports.py runs every command's ``--help`` and fails on a heavy import.
+"""
+
 
 from __future__ import annotations
 
