@@ -6,7 +6,6 @@ that ``mlops --help`` and the client commands answer at once (ADR 0009).
 tests/test_imports.py runs every command's ``--help`` and fails on a heavy import.
 """
 
-
 from __future__ import annotations
 
 import typer
