@@ -45,9 +45,6 @@ ALERT = "MLOpsErrorRateHigh"
 NO_DATA_HERE = {
     "mlops_cpu_usage_of_limit": "container limits exist in Kubernetes only (kube-state-metrics)",
     "mlops_memory_usage_of_limit": "container limits exist in Kubernetes only",
-    "rate(mlops_canary_requests_total[5m]))": "no canary is deployed here",
-    "mlops_shadow_requests_total": "no shadow is deployed here",
-    "mlops_shadow_duration_seconds_bucket": "no shadow is deployed here",
     "mlops_feature_drift_psi": "no drift report (needs a reference data set)",
     "mlops_prediction_drift_psi": "no drift report (needs a reference data set)",
 }
@@ -80,11 +77,12 @@ class Stack:
             time.sleep(0.5)
 
     def predict(self, times: int) -> None:
-        for _ in range(times):
+        for i in range(times):
             answer = httpx.post(
                 f"{self.platform.url}/api/v1/models/predict",
                 json={"data": [[1, 2, 3, 4, 5]]},
-                headers=self.auth(),
+                # Spread over canary and primary when a canary is deployed.
+                headers={**self.auth(), "X-Routing-Key": f"caller-{i}"},
                 timeout=10,
             )
             assert answer.status_code == 200, answer.text
@@ -228,6 +226,23 @@ def test_failing_requests_fire_the_error_rate_alert_and_it_resolves(stack: Stack
 
 
 def test_every_dashboard_query_runs_and_returns_data(stack: Stack, tmp_path: Path) -> None:
+    with Client(stack.platform.url, stack.token) as client:
+        # Versions 2 and 3 (the demo model's bytes again) as canary and shadow, so the
+        # traffic split panels have all three kinds of traffic.
+        model_file = client.download("demo", 1, tmp_path / "demo.skops")
+        canary = client.push(model_file, "demo")["version"]
+        shadow = client.push(model_file, "demo")["version"]
+        client.set_deployment(
+            "demo", {"canary": {"version": canary, "percent": 50}, "shadow": {"version": shadow}}
+        )
+    deadline = time.monotonic() + 60
+    while not (
+        stack.query("mlops_canary_requests_total > 0")
+        and stack.query("mlops_shadow_requests_total > 0")
+    ):
+        assert time.monotonic() < deadline, "no canary or shadow traffic after 60 s"
+        stack.predict(10)
+        time.sleep(0.5)
     stack.predict(20)
     # A small batch job, so the workers' panels have a finished job to show.
     rows = tmp_path / "rows.csv"
