@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,7 @@ class ModelManager:
         metrics: ServingMetrics,
         batching: BatchingConfig,
         conversion_secret: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``conversion_secret`` (the platform's secret key): keep verified ONNX
         conversions under ``cache_dir/onnx``, signed with it, so that a restart serves
@@ -94,6 +96,8 @@ class ModelManager:
         # Without a pause before the next try, every refresh and every ?version=N
         # request re-fetched and re-loaded a version that cannot load.
         self.failed: dict[tuple[str, int], LoadFailure] = {}
+        # Times the pause after a failed load (a test moves it rather than waiting 30 s).
+        self.clock = clock
         self._threads: dict[str, InferenceThread] = {}  # one inference thread per model
         self._refresh_lock = asyncio.Lock()
         self._load_locks: dict[tuple[str, int], asyncio.Lock] = {}
@@ -137,7 +141,7 @@ class ModelManager:
             if key in self.loaded:
                 return self.loaded[key]
             failure = self.failed.get(key)
-            if failure is not None and time.monotonic() < failure.retry_at:
+            if failure is not None and self.clock() < failure.retry_at:
                 raise _unavailable(spec.model, spec.version, failure.reason)
             try:
                 path = await self.artifacts.fetch(spec)
@@ -146,7 +150,7 @@ class ModelManager:
                 reason = f"{type(exc).__name__}: {exc}"[:500]
                 if key not in self.failed:
                     await self._report_failure(spec, reason)
-                self.failed[key] = LoadFailure(reason, time.monotonic() + LOAD_RETRY_SECONDS)
+                self.failed[key] = LoadFailure(reason, self.clock() + LOAD_RETRY_SECONDS)
                 self.metrics.load_failures.labels(spec.model, str(spec.version)).inc()
                 log.error(
                     "model version failed to load",
