@@ -13,6 +13,7 @@ import pytest
 
 from mlops.config import Settings
 from tests import conftest as root
+from tests.cli.live_server import LiveServer, running_up
 from tests.registry.model_files import write_model_files
 from tests.seaweed import SeaweedFS
 
@@ -90,3 +91,11 @@ def fresh_target(
         with psycopg.connect(f"{root.PG_ADMIN_URL}/postgres", autocommit=True) as admin:
             for name in created:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One `mlops up` (development: admin with a printed password, the demo model as
+    the default) for the scripts' tests: they only read, or clean up after themselves."""
+    with running_up(tmp_path_factory.mktemp("live")) as server:
+        yield server

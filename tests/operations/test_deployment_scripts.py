@@ -6,21 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.cli.live_server import LiveServer, clean_env, free_port, running_up
+from tests.cli.live_server import LiveServer, clean_env, free_port
 
 SCRIPTS = Path(__file__).parents[1] / "deployment"
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with running_up(tmp_path_factory.mktemp("live")) as server:
-        yield server
 
 
 def script(name: str, *args: str, **env: str) -> tuple[int, dict[str, Any]]:
