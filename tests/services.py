@@ -173,7 +173,7 @@ def _host_port(url: str) -> str:
     return f"{parts.hostname}:{parts.port}"
 
 
-def _server_user() -> pwd.struct_passwd | None:
+def server_user() -> pwd.struct_passwd | None:
     """PostgreSQL refuses to run as root: as root, run it as ``postgres`` or ``nobody``."""
     if os.geteuid() != 0:
         return None
@@ -184,7 +184,7 @@ def _server_user() -> pwd.struct_passwd | None:
 
 
 def _start_postgres(bin_dir: Path, origin: str) -> Service:
-    user = _server_user()
+    user = server_user()
     # Short and outside pytest's tmp dir: the socket path has a length limit, and the
     # server's user must be able to reach it.
     root = Path(tempfile.mkdtemp(prefix="mlops-test-pg-"))

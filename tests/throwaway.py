@@ -6,6 +6,7 @@ on a free port and stops only the process it started.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from tests.services import INSTALL_HINT, postgres_bin_dirs, redis_binaries, server_user
 
 START_TIMEOUT_S = 60.0
 
@@ -28,48 +31,51 @@ def free_port() -> int:
 
 
 def _pg_bin() -> Path:
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not versions:
-        pytest.fail("PostgreSQL server binaries not found under /usr/lib/postgresql")
-    return versions[-1].parent
+    # The same builds as the suite's own servers (tests/services.py): pip's, else the system's.
+    found = postgres_bin_dirs()
+    if not found:
+        pytest.fail(f"no PostgreSQL server binaries found: {INSTALL_HINT}")
+    return found[0][0]
 
 
 class ThrowawayPostgres:
     def __init__(self) -> None:
         self.bin = _pg_bin()
-        # Not under pytest's tmp dir: the postgres user must be able to traverse it.
+        # Not under pytest's tmp dir: the server's user must be able to traverse it.
         self.root = Path(tempfile.mkdtemp(prefix="mlops-pg-", dir="/tmp"))
-        shutil.chown(self.root, "postgres", "postgres")
+        self.user = server_user()  # PostgreSQL refuses root: postgres or nobody then
+        if self.user is not None:
+            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
         self.data = self.root / "data"
         self.port = free_port()
-        self._as_postgres(
-            f"{self.bin}/initdb -D {self.data} -A trust -U postgres --no-sync -E UTF8"
-        )
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
+                  "-E", "UTF8")  # fmt: skip
 
-    def _as_postgres(self, command: str) -> None:
+    def _run(self, program: str, *args: str, check: bool = True) -> None:
         subprocess.run(
-            ["su", "postgres", "-c", command], check=True, capture_output=True, timeout=120
+            [str(self.bin / program), *args],
+            check=check,
+            capture_output=True,
+            timeout=120,
+            cwd=self.root,
+            user=self.user.pw_uid if self.user else None,
+            group=self.user.pw_gid if self.user else None,
         )
 
     def start(self) -> None:
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
-        self._as_postgres(
-            f"{self.bin}/pg_ctl -D {self.data} -o '{options}' -l {self.root}/log -w start"
-        )
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", f"{self.root}/log", "-w",
+                  "start")  # fmt: skip
 
     def stop(self) -> None:
-        self._as_postgres(f"{self.bin}/pg_ctl -D {self.data} -m fast -w stop")
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def destroy(self) -> None:
-        subprocess.run(
-            ["su", "postgres", "-c", f"{self.bin}/pg_ctl -D {self.data} -m immediate -w stop"],
-            capture_output=True,
-            timeout=60,
-        )
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -89,10 +95,10 @@ class ThrowawayRedis:
     (or one that was only unreachable) does."""
 
     def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server not found on PATH (apt-get install redis-server)")
-        self.binary = binary
+        found = redis_binaries()  # pip's build, else the system's (tests/services.py)
+        if not found:
+            pytest.fail(f"no redis-server found: {INSTALL_HINT}")
+        self.binary = str(found[0][0])
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None

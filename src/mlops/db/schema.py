@@ -60,6 +60,7 @@ def _assignments(path: Path, names: tuple[str, ...]) -> dict[str, object]:
     """Module-level ``name = <literal>`` (or annotated) assignments of ``path``."""
     found: dict[str, object] = {}
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target: ast.expr
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             target, value = node.target, node.value
         elif isinstance(node, ast.Assign) and len(node.targets) == 1:
