@@ -37,12 +37,12 @@ class Weight:
     ready_ms: float
 
 
-def visit(browser: Browser, live: LiveServer, cookies: list, name: str, path: str) -> Weight:
-    """A first visit in a fresh context (nothing cached), signed in with ``cookies``."""
+def visit(browser: Browser, live: LiveServer, session: str, name: str, path: str) -> Weight:
+    """A first visit in a fresh context (nothing cached), signed in with ``session``."""
     context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     if name != "login":
-        context.add_cookies(cookies)
+        context.add_cookies([{"name": "mlops_session", "value": session, "url": live.url}])
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -91,17 +91,17 @@ def test_every_page_is_accessible_and_measured(
     browser: Browser, page: Page, live: LiveServer
 ) -> None:
     sign_in(page, "admin", live.admin_password)
-    cookies = page.context.cookies()
+    session = next(c for c in page.context.cookies() if c["name"] == "mlops_session")["value"]
     shots = screenshot_dir()
     if shots is None:
         for name, path in PAGES.items():
-            visit(browser, live, cookies, name, path)
+            visit(browser, live, session, name, path)
         return
     # Screenshots for the docs: the live charts with some traffic on them.
     with Load(live.url, api_token(live), "demo"):
         page.goto("/models/demo/live")
         page.locator('path.role-primary:not([data-points="0"])').first.wait_for(timeout=60_000)
-        weights = [visit(browser, live, cookies, name, path) for name, path in PAGES.items()]
+        weights = [visit(browser, live, session, name, path) for name, path in PAGES.items()]
     lines = [
         "# Web UI page weights",
         "",

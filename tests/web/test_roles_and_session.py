@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import quote
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -118,3 +119,14 @@ def test_keyboard_only_sign_in_and_search(page: Page, live: LiveServer) -> None:
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/models/demo$"))
     expect(page.locator("#model-name")).to_have_text("demo")
+
+
+def test_sign_in_never_redirects_to_another_site(page: Page, live: LiveServer) -> None:
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        page.context.clear_cookies()
+        page.goto("/login?next=" + quote(target, safe=""))
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill(live.admin_password)
+        page.get_by_role("button", name="Sign in").click()
+        page.locator("body[data-ready]").wait_for()
+        assert page.url.startswith(live.url + "/"), (target, page.url)
