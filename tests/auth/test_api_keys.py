@@ -90,12 +90,14 @@ async def test_expiry(platform: Platform, admin_token: str) -> None:
         "/api/v1/api-keys", json={"name": "old", "expires_at": past}, headers=bearer(admin_token)
     )
     assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_expiry"
     naive = await platform.client.post(
         "/api/v1/api-keys",
         json={"name": "naive", "expires_at": "2030-01-01T00:00:00"},
         headers=bearer(admin_token),
     )
     assert naive.status_code == 422
+    assert naive.json()["error"]["code"] == "validation_error"
     expires = datetime.now(UTC) + timedelta(minutes=10)
     created = await _key(platform, admin_token, name="soon", expires_at=expires.isoformat())
     key = str(created["key"])
@@ -110,12 +112,19 @@ async def test_expiry(platform: Platform, admin_token: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "credential",
-    ["mlops_000000000000_nope", "mlops_short_x", "mlops_", "mlops_abcdefabcdef_" + "x" * 200],
+    ("credential", "code"),
+    [
+        ("mlops_000000000000_nope", "invalid_api_key"),  # shaped like a key: no such key
+        # Not shaped like a key, so read as a token, and no token either.
+        ("mlops_short_x", "invalid_token"),
+        ("mlops_", "invalid_token"),
+        ("mlops_abcdefabcdef_" + "x" * 200, "invalid_token"),
+    ],
 )
-async def test_malformed_or_unknown_keys(platform: Platform, credential: str) -> None:
+async def test_malformed_or_unknown_keys(platform: Platform, credential: str, code: str) -> None:
     response = await platform.client.get("/api/v1/users/me", headers=bearer(credential))
     assert response.status_code == 401
+    assert response.json()["error"]["code"] == code
 
 
 async def test_demoted_owner_limits_the_key(platform: Platform, admin_token: str) -> None:

@@ -231,29 +231,29 @@ async def test_policy_validation(
 ) -> None:
     await release(serving, admin_token, "m", [model_files["onnx"]])
     cases = [
-        ({"canary": {"version": 9, "percent": 10}}, 404),
-        ({"canary": {"version": 1, "percent": 0}}, 422),
-        ({"canary": {"version": 1, "percent": 101}}, 422),
-        ({"guard": {"max_error_rate": 0.1}}, 422),
-        ({"strategy": "yolo"}, 422),
+        ({"canary": {"version": 9, "percent": 10}}, 404, "version_not_found"),
+        ({"canary": {"version": 1, "percent": 0}}, 422, "validation_error"),
+        ({"canary": {"version": 1, "percent": 101}}, 422, "validation_error"),
+        ({"guard": {"max_error_rate": 0.1}}, 422, "validation_error"),
+        ({"strategy": "yolo"}, 422, "validation_error"),
         # Version 1 is what "production" serves: nothing to compare it with.
         ({"canary": {"version": 1, "percent": 10}}, 409, "canary_is_primary"),
         ({"shadow": {"version": 1}}, 409, "shadow_is_primary"),
         # Applied, it would leave the model with no servable version.
         ({"alias": "staging"}, 409, "alias_not_set"),
     ]
-    for body, status, *code in cases:
+    for body, status, code in cases:
         response = await serving.client.put(
             "/api/v1/models/m/deployment", json=body, headers=bearer(admin_token)
         )
         assert response.status_code == status, (body, response.text)
-        if code:
-            assert response.json()["error"]["code"] == code[0]
+        assert response.json()["error"]["code"] == code, body
     viewer = await serving.login("vi", await serving.create_user(admin_token, "vi", "viewer"))
     denied = await serving.client.put(
         "/api/v1/models/m/deployment", json={}, headers=bearer(viewer)
     )
     assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "forbidden"
 
 
 async def _check_quiet_polls(platform: Platform) -> None:

@@ -110,6 +110,7 @@ async def test_version_and_alias_query(
         "/api/v1/models/m/predict?version=9", json={"data": [[0] * 5]}, headers=bearer(admin_token)
     )
     assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "version_not_found"
 
 
 INVALID = [
