@@ -52,9 +52,9 @@
 #   SOURCE=tree           tree: the platform runs from the working tree (src/, as installed in
 #                         .venv); head: from a `git archive HEAD` copy of src/ (PYTHONPATH), so
 #                         edits in progress in a shared tree cannot leak into a run
-#   MLOPS_MAX_BATCH_SIZE, MLOPS_MAX_BATCH_TIME_MS, MLOPS_PREDICT_FAST_PATH and
-#   MLOPS_CATALOG_POLL_SECONDS are passed to the platform when set (and recorded); every other
-#   MLOPS_* variable is cleared.
+#   MLOPS_MAX_BATCH_SIZE, MLOPS_MAX_BATCH_TIME_MS, MLOPS_PREDICT_FAST_PATH,
+#   MLOPS_CATALOG_POLL_SECONDS, MLOPS_DRIFT_SAMPLE_RATE and MLOPS_DRIFT_SAMPLES_PER_MINUTE are
+#   passed to the platform when set (and recorded); every other MLOPS_* variable is cleared.
 #
 # Everything it creates is removed on exit: the servers (each started in its own session and
 # killed by its process group id), the temp dir (data dir, MLflow venv and model, bodies).
@@ -504,7 +504,8 @@ predictions_of() {
 
 PER_WORKER_QPS=$(awk -v r="$RATE" -v c="$CONNECTIONS" 'BEGIN { printf "%g", r / c }')
 
-PASS_MLOPS=(MLOPS_MAX_BATCH_SIZE MLOPS_MAX_BATCH_TIME_MS MLOPS_PREDICT_FAST_PATH MLOPS_CATALOG_POLL_SECONDS)
+PASS_MLOPS=(MLOPS_MAX_BATCH_SIZE MLOPS_MAX_BATCH_TIME_MS MLOPS_PREDICT_FAST_PATH MLOPS_CATALOG_POLL_SECONDS
+  MLOPS_DRIFT_SAMPLE_RATE MLOPS_DRIFT_SAMPLES_PER_MINUTE)
 
 # The code the platform runs, as of now: "commit abc1234" (+ ", src/ modified: <hash of the diff>").
 source_state() {
