@@ -175,3 +175,19 @@ def test_json_lines_are_byte_for_byte_those_of_the_other_log_lines(stream: io.St
     through_logging, written = stream.getvalue().splitlines()
     tail = through_logging[through_logging.index('"level"') :]
     assert written[written.index('"level"') :] == tail
+
+
+def test_a_hostile_path_cannot_forge_a_log_line() -> None:
+    for json_lines in (True, False):
+        out = io.StringIO()
+        configure_logging("INFO", json_lines=json_lines)
+        handler = logging.root.handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(out)
+        try:
+            access_log.log_request("GET", '/x\n{"level": "ERROR"}\r\n', "unmatched", 404, 0.0, "c")
+            access_log.flush()
+        finally:
+            access_log.uninstall()
+            logging.root.handlers.clear()
+        assert len(out.getvalue().splitlines()) == 1, out.getvalue()
