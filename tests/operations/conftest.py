@@ -94,8 +94,14 @@ def fresh_target(
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The live platform's directory; its settings' MLOPS_DATA_DIR is ``data`` in it."""
+    return tmp_path_factory.mktemp("live")
+
+
+@pytest.fixture(scope="session")
+def live(live_workdir: Path) -> Iterator[LiveServer]:
     """One `mlops up` (development: admin with a printed password, the demo model as
     the default) for the scripts' tests: they only read, or clean up after themselves."""
-    with running_up(tmp_path_factory.mktemp("live")) as server:
+    with running_up(live_workdir) as server:
         yield server
