@@ -120,6 +120,7 @@ ROWS: list[Row] = [
     ),
     Row("GET", "/api/v1/models/{name}/deployment", f"{M}/deployment", V, GHOST_404),
     Row("GET", "/api/v1/models/{name}/traffic", f"{M}/traffic", V, GHOST_404),
+    Row("GET", "/api/v1/models/{name}/drift", f"{M}/drift", V, GHOST_404),
     Row(
         "GET",
         "/api/v1/settings/default-model",
@@ -172,6 +173,15 @@ ROWS: list[Row] = [
     ),
     # Editors and admins.
     Row("POST", "/api/v1/models", "/api/v1/models", E, INVALID, json={}),
+    Row("POST", "/api/v1/models/{name}/drift/run", f"{M}/drift/run", E, GHOST_404),
+    Row(
+        "PUT",
+        "/api/v1/models/{name}/versions/{version}/reference",
+        f"{M}/versions/1/reference",
+        E,
+        GHOST_404,
+        json={"uri": "datasets/none.csv"},
+    ),
     Row("PATCH", "/api/v1/models/{name}", M, E, GHOST_404, json={}),
     Row("DELETE", "/api/v1/models/{name}", M, E, GHOST_404),
     Row(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, status
 
 from mlops.api.deps import ContextDep, CurrentPrincipal, EditorPrincipal, SessionDep
+from mlops.api.openapi import AUTHENTICATED, error_responses
 from mlops.api.paging import PageDep
 from mlops.errors import BadRequest
 from mlops.registry import service as registry
@@ -21,7 +22,7 @@ from mlops.workers.objects import ObjectAccess
 from mlops.workers.queue import add_job
 from mlops.workers.schemas import JobRead
 
-router = APIRouter(prefix="/api/v1", tags=["drift"])
+router = APIRouter(prefix="/api/v1", tags=["drift"], responses=error_responses(*AUTHENTICATED))
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN, description="Model name.")]
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -42,6 +43,7 @@ VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
             }
         }
     },
+    responses=error_responses(400, 403, 404, 413, 422),
 )
 async def set_reference(
     name: ModelName,
@@ -94,7 +96,7 @@ async def set_reference(
     return read
 
 
-@router.get("/models/{name}/drift", response_model=DriftRead)
+@router.get("/models/{name}/drift", response_model=DriftRead, responses=error_responses(404, 422))
 async def get_drift(
     name: ModelName,
     _: CurrentPrincipal,
@@ -111,7 +113,10 @@ async def get_drift(
 
 
 @router.post(
-    "/models/{name}/drift/run", response_model=JobRead, status_code=status.HTTP_202_ACCEPTED
+    "/models/{name}/drift/run",
+    response_model=JobRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(403, 404, 422),
 )
 async def run_drift(name: ModelName, editor: EditorPrincipal, session: SessionDep) -> JobRead:
     """Queue a drift report of the model's monitored versions now (a worker runs it)."""
