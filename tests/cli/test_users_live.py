@@ -102,6 +102,9 @@ def test_users_commands_reach_the_running_server(server: LiveServer, tmp_path: P
     _mlops_users(tmp_path, "set-password", "rita", "--password-stdin", stdin="Rita-Reset-2025!\n")
     _refused_soon(url, token)
     assert _login(url, "rita", "Rita-Reset-2025!")
+    old = httpx.post(f"{url}/api/v1/auth/login", json={"username": "rita", "password": password})
+    assert old.status_code == 401  # the reset replaced the password, not added one
+    assert old.json()["error"]["code"] == "invalid_credentials"
 
 
 def test_x_forwarded_for_from_a_local_client_is_not_believed(tmp_path: Path) -> None:
