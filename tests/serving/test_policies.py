@@ -306,19 +306,23 @@ async def test_quiet_polls_skip_the_catalog_unless_its_generation_moved(
 
 
 async def test_a_model_server_alone_follows_changes_made_elsewhere(
-    registry_settings: Any, model_files: dict[str, Path]
+    registry_settings: Any, model_files: dict[str, Path], backend: str
 ) -> None:
-    """``mlops model-server`` beside ``mlops api``: with Redis, changes arrive by pub/sub;
-    without it (development only), by re-reading the database on every poll."""
+    """``mlops model-server`` beside ``mlops api``: with Redis, changes arrive by pub/sub
+    (its poll is set far beyond the test, so nothing else could bring them); without it
+    (development only), by re-reading the database on a poll. The deadline only stops a
+    hung test: how fast a busy machine delivers is not what is checked."""
     from tests.conftest import start_platform
 
     settings = registry_settings(catalog_poll_seconds=0.2)
+    poll = 600 if backend == "postgres" else 0.2
+    alone_settings = settings.model_copy(update={"catalog_poll_seconds": poll})
     async for api in start_platform(settings):
         token = await api.login()
         await release(api, token, "m", [model_files["onnx"], model_files["skops"]])
-        async for alone in start_platform(settings, components={"serving"}):
+        async for alone in start_platform(alone_settings, components={"serving"}):
             assert (await _versions(alone, token, 1)) == [1]
-            # Loaded ahead (asked for by number), so the time below is the follower's alone.
+            # Loaded ahead (asked for by number), so what arrives is the move alone.
             ahead = await alone.client.post(
                 "/api/v1/models/m/predict?version=2", json=ROW, headers=bearer(token)
             )
@@ -327,9 +331,9 @@ async def test_a_model_server_alone_follows_changes_made_elsewhere(
                 "/api/v1/models/m/aliases/production", json={"version": 2}, headers=bearer(token)
             )
             assert moved.status_code == 200
-            deadline = time.monotonic() + 2
+            deadline = time.monotonic() + 60
             while (await _versions(alone, token, 1)) != [2]:
-                assert time.monotonic() < deadline, "the alias move did not arrive within 2 s"
+                assert time.monotonic() < deadline, "the alias move never arrived"
                 await asyncio.sleep(0.05)
 
 
