@@ -41,3 +41,20 @@ def test_create_verify_restore_commands(sqlite_template: Path, tmp_path: Path) -
     assert code == 1 and "is not a directory" in out, out
     code, out = mlops(target, "backup", "restore", "--force", str(backups))
     assert code == 0, out
+
+
+def test_the_database_password_never_reaches_a_command_line() -> None:
+    """pg_dump, pg_restore and psql see the password in PGPASSWORD only: a command
+    line is visible to every user of the machine (ps, /proc/<pid>/cmdline)."""
+    from mlops.backup.postgres import libpq_connection
+    from mlops.config import load_settings
+
+    settings = load_settings(
+        database_url="postgresql://mlops:s3cret-Pa55@db.internal:5433/mlops_prod?sslmode=require",
+        secret_key=SECRET_KEY,
+    )
+    conninfo, env = libpq_connection(settings)
+    assert "s3cret-Pa55" not in conninfo
+    assert env["PGPASSWORD"] == "s3cret-Pa55"
+    assert "host=db.internal" in conninfo and "port=5433" in conninfo
+    assert "dbname=mlops_prod" in conninfo and "sslmode=require" in conninfo

@@ -24,7 +24,7 @@ from mlops.config import Settings
 TOOLS = ("pg_dump", "pg_restore", "psql")
 
 
-def _connection(settings: Settings) -> tuple[str, dict[str, str]]:
+def libpq_connection(settings: Settings) -> tuple[str, dict[str, str]]:
     """A libpq conninfo without the password, and the environment that carries it."""
     url = make_url(settings.resolved_database_url)
     params = {k: v for k, v in url.query.items() if isinstance(v, str)}
@@ -65,7 +65,7 @@ def _tables(cursor: psycopg.Cursor[tuple[object, ...]]) -> set[str]:
 
 
 def _connect(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
-    conninfo, env = _connection(settings)
+    conninfo, env = libpq_connection(settings)
     try:
         return psycopg.connect(conninfo, password=env.get("PGPASSWORD"), connect_timeout=10)
     except psycopg.OperationalError as exc:
@@ -75,7 +75,7 @@ def _connect(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
 def dump(settings: Settings, dest: Path) -> Snapshot:
     """Write the database to ``dest`` and describe what was written."""
     pg_dump = _tool("pg_dump")
-    conninfo, env = _connection(settings)
+    conninfo, env = libpq_connection(settings)
     with _connect(settings) as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True
@@ -119,7 +119,7 @@ def check_archive(path: Path) -> set[str]:
 
 def restore(settings: Settings, path: Path) -> None:
     """Replace the platform's tables with the archive's, all in one transaction."""
-    conninfo, env = _connection(settings)
+    conninfo, env = libpq_connection(settings)
     archive_tables = check_archive(path)
     with _connect(settings) as conn, conn.cursor() as cursor:
         existing = _tables(cursor)
