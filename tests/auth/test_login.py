@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
 
 from tests.auth.throttle import use_clock
 from tests.conftest import ADMIN_PASSWORD, Platform, bearer, start_platform
@@ -36,21 +40,28 @@ async def test_wrong_password_and_unknown_user_look_the_same(platform: Platform)
     assert wrong.json()["error"]["code"] == "invalid_credentials"
 
 
-async def test_unknown_user_costs_a_hash_too(platform: Platform) -> None:
-    """No user enumeration by timing: both paths verify one argon2 hash."""
+async def test_unknown_user_costs_a_hash_too(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No user enumeration by timing: an unknown user and a known one each cost one
+    argon2 verification with the same parameters. Counted, not timed: on a busy machine
+    timings say nothing either way."""
+    verified: list[str] = []
+    original = PasswordHasher.verify
 
-    async def timed(username: str) -> float:
-        start = time.perf_counter()
-        await platform.client.post(
+    def counting(self: PasswordHasher, hash: str | bytes, password: str | bytes) -> bool:
+        text = hash.decode() if isinstance(hash, bytes) else hash
+        verified.append(text.rsplit("$", 2)[0])  # $argon2id$v=19$m=...,t=...,p=...
+        return original(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    for username in ("nobody-here", "admin"):
+        response = await platform.client.post(
             "/api/v1/auth/login", json={"username": username, "password": "x" * 12}
         )
-        return time.perf_counter() - start
-
-    # The floor is a real argon2 verification (tens of ms), not a fast dictionary miss.
-    unknown = min([await timed(f"ghost{i}") for i in range(3)])
-    known = min([await timed("admin") for _ in range(3)])
-    assert unknown > 0.004
-    assert unknown > known / 4
+        assert response.status_code == 401
+    assert len(verified) == 2, verified
+    assert verified[0] == verified[1] and verified[0].startswith("$argon2id$")
 
 
 async def test_wrong_passwords_make_the_pair_wait_then_it_recovers(settings_factory: Any) -> None:
@@ -108,7 +119,21 @@ async def test_success_resets_the_pair_counter(settings_factory: Any) -> None:
         assert await platform.login()
 
 
-async def test_fifty_concurrent_logins_do_not_stall_other_requests(settings_factory: Any) -> None:
+async def test_fifty_concurrent_logins_do_not_stall_other_requests(
+    settings_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing runs off the event loop: while every login is held inside argon2, other
+    requests are answered. Held by an event, not raced against a sleep."""
+    release = threading.Event()
+    entered: list[int] = []
+    original = PasswordHasher.verify
+
+    def held(self: PasswordHasher, hash: str | bytes, password: str | bytes) -> bool:
+        entered.append(1)
+        assert release.wait(timeout=120), "the test never released the logins"
+        return original(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", held)
     settings = settings_factory(login_failures_per_client=1000)
     async for platform in start_platform(settings):
         hashing = [
@@ -119,28 +144,13 @@ async def test_fifty_concurrent_logins_do_not_stall_other_requests(settings_fact
             )
             for _ in range(50)
         ]
-        await asyncio.sleep(0.05)
+        deadline = time.monotonic() + 60
+        while not entered:  # a login is inside argon2 now
+            assert time.monotonic() < deadline, "no login reached argon2"
+            await asyncio.sleep(0.01)
         health = await platform.client.get("/health")
         assert health.status_code == 200
-        # The health answer came back while most logins were still waiting their turn.
-        assert sum(task.done() for task in hashing) < 25
+        assert not any(task.done() for task in hashing)  # all still inside argon2
+        release.set()
         results = await asyncio.gather(*hashing)
         assert all(r.status_code == 200 for r in results)
-
-
-async def test_login_body_is_validated(platform: Platform) -> None:
-    cases: list[tuple[Any, int]] = [
-        ({"username": "admin"}, 422),
-        ({"username": "admin", "password": "x", "role": "admin"}, 422),
-        ({"username": "a" * 65, "password": "x"}, 422),
-        ([1, 2], 422),
-    ]
-    for body, status in cases:
-        response = await platform.client.post("/api/v1/auth/login", json=body)
-        assert response.status_code == status, (body, response.text)
-        assert response.json()["error"]["code"] == "validation_error"
-    raw = await platform.client.post(
-        "/api/v1/auth/login", content=b"{not json", headers={"Content-Type": "application/json"}
-    )
-    assert raw.status_code == 400
-    assert raw.json()["error"]["code"] == "invalid_json"
