@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.cli.live_server import LiveServer, running_up
 
@@ -46,19 +46,16 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def playwright_session() -> Iterator[Playwright]:
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """A browser per test: Playwright's sync API keeps an event loop running while it is
+    started, which the async tests sharing this worker could not run beside."""
     with sync_playwright() as playwright:
-        yield playwright
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_session: Playwright) -> Iterator[Browser]:
-    launched = playwright_session.chromium.launch(
-        executable_path=chromium_path(), headless=True, args=ARGS
-    )
-    yield launched
-    launched.close()
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=ARGS
+        )
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.registry.conftest import model_files, registry_bucket, registry_settings
-from tests.web.browser import browser, live, live_workdir, page, playwright_session
+from tests.web.browser import browser, live, live_workdir, page
 
 __all__ = [
     "browser",
@@ -11,7 +11,6 @@ __all__ = [
     "live_workdir",
     "model_files",
     "page",
-    "playwright_session",
     "registry_bucket",
     "registry_settings",
 ]

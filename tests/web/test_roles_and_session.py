@@ -48,7 +48,7 @@ def test_a_viewer_sees_no_write_control_and_a_write_gets_the_api_403(
         expect(page.get_by_role("button", name=name)).to_have_count(0)
     expect(page.locator("#upload-form, #promote-form")).to_have_count(0)
     page.goto("/models")
-    expect(page.locator("#models tbody tr").first).to_contain_text("demo")
+    expect(page.locator("#models tbody tr", has_text="demo")).to_have_count(1)
     expect(page.get_by_role("button", name="Create model")).to_have_count(0)
     expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
     page.goto("/models/demo/deployment")

@@ -27,7 +27,7 @@ async function showHistory(alias, cell) {
   );
 }
 
-async function rollback(alias, current) {
+async function rollback(alias) {
   showError("model-error", null);
   let event;
   try {
@@ -39,14 +39,18 @@ async function rollback(alias, current) {
   if (!target) {
     return showError("model-error", new Error(`${alias} has no earlier version to roll back to.`));
   }
+  // From the history just read, not from the table: it may be older than the alias.
+  const current = event.to_version;
   if (!(await confirmDialog(`Roll back ${alias} of ${name} from v${current} to v${target}?`))) return;
+  let done = null;
   try {
     const moved = await api("POST", `${base}/aliases/${encodeURIComponent(alias)}/rollback`);
-    say(`${alias} rolled back from v${moved.previous_version} to v${moved.version}.`);
+    done = `${alias} rolled back from v${moved.previous_version} to v${moved.version}.`;
   } catch (err) {
     showError("model-error", err);
   }
   await render();
+  if (done) say(done);
 }
 
 function renderAliases(model) {
@@ -63,7 +67,7 @@ function renderAliases(model) {
         el("td", {}, when(a.updated_at)),
         historyCell,
         allows("editor")
-          ? el("td", {}, el("button", { type: "button", onclick: () => rollback(a.name, a.version) }, `Roll back ${a.name}`))
+          ? el("td", {}, el("button", { type: "button", onclick: () => rollback(a.name) }, `Roll back ${a.name}`))
           : null,
       );
     }),
@@ -139,13 +143,15 @@ promote.addEventListener("submit", async (e) => {
   const current = versions.find((v) => v.aliases.includes(alias));
   const from = current ? `from v${current.version} ` : "";
   if (!(await confirmDialog(`Move ${alias} of ${name} ${from}to v${version}?`))) return;
+  let done = null;
   try {
     await api("PUT", `${base}/aliases/${encodeURIComponent(alias)}`, { version });
-    say(`${alias} now points at v${version}.`);
+    done = `${alias} now points at v${version}.`;
   } catch (err) {
     showError("model-error", err);
   }
   await render();
+  if (done) say(done); // once the tables show the change
 });
 
 const uploadForm = document.getElementById("upload-form");
@@ -173,9 +179,10 @@ uploadForm.addEventListener("submit", async (e) => {
   if (metadata) form.append("metadata", metadata);
   const progress = document.getElementById("upload-progress");
   progress.value = 0;
+  let done = null;
   try {
     const version = await upload(`${base}/versions`, form, progress);
-    say(`Uploaded ${file.name} as v${version.version}.`);
+    done = `Uploaded ${file.name} as v${version.version}.`;
     dropped = null;
     uploadForm.reset();
   } catch (err) {
@@ -183,6 +190,7 @@ uploadForm.addEventListener("submit", async (e) => {
     showError("upload-error", err);
   }
   await render();
+  if (done) say(done);
 });
 
 boot(render);
