@@ -97,6 +97,7 @@ async def test_shadow_never_changes_answers_even_when_it_fails(
     assert 'mlops_shadow_requests_total{model="m",outcome="error",version="2"} 5.0' in text
 
 
+@pytest.mark.usefixtures("seeded_routing")
 async def test_guard_takes_a_failing_canary_out_of_traffic(
     serving: Platform, admin_token: str, model_files: dict[str, Path]
 ) -> None:
