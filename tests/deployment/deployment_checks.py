@@ -26,6 +26,7 @@ class Target:
     name: str
     base_url: str
     model_url: str
+    web_url: str
     namespace: str | None
 
 
@@ -45,6 +46,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--environment", default="local", help="a target of environments.yaml")
     p.add_argument("--base-url", help="the API's URL (overrides the environment's)")
     p.add_argument("--model-url", help="the model server's URL (default: the base URL)")
+    p.add_argument("--web-url", help="the web UI's URL (default: the base URL)")
     p.add_argument("--namespace", help="Kubernetes namespace (overrides the environment's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per HTTP request")
@@ -62,8 +64,9 @@ def target_of(args: argparse.Namespace) -> Target:
     model = (args.model_url or (None if args.base_url else env.get("model_url")) or base).rstrip(
         "/"
     )
+    web = (args.web_url or (None if args.base_url else env.get("web_url")) or base).rstrip("/")
     namespace = args.namespace or env.get("namespace")
-    return Target(args.environment, base, model, namespace)
+    return Target(args.environment, base, model, web, namespace)
 
 
 def client(timeout: float) -> httpx.Client:

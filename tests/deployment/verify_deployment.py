@@ -65,6 +65,10 @@ def http_checks(http: httpx.Client, t: Target) -> list[tuple[str, Check]]:
             raise CheckFailed(f"schema {check.get('status', 'unknown')}: run `mlops db upgrade`")
         return "current"
 
+    def web_ui() -> str:
+        expect(http.get(f"{t.web_url}/health"), 200, "web UI /health")
+        return "200"
+
     def model_server() -> str:
         expect(http.get(f"{t.model_url}/v2/health/ready"), 200, "/v2/health/ready")
         return "ready"
@@ -103,6 +107,7 @@ def http_checks(http: httpx.Client, t: Target) -> list[tuple[str, Check]]:
         ("api /ready", ready),
         ("schema", schema),
         ("model server /v2/health/ready", model_server),
+        ("web UI /health", web_ui),
         ("metrics", metrics),
         ("login", login),
         ("default model", default_model),

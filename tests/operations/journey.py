@@ -13,7 +13,8 @@ ROWS = [[0.5, -1.0, 2.0, 0.0, 1.5], [-2.0, 0.3, 0.1, 1.0, -0.7]]
 
 async def populate(platform: Platform, model_files: dict[str, Path]) -> dict[str, Any]:
     """Users, an API key, a model with two versions, an alias with history, a
-    deployment policy (all audited); returns the secrets needed to use them again."""
+    deployment policy (all audited), an uploaded data set; returns the secrets needed
+    to use them again."""
     token = await platform.login()
     ana_password = await platform.create_user(token, "ana", "editor")
     key = await platform.client.post(
@@ -41,6 +42,13 @@ async def populate(platform: Platform, model_files: dict[str, Path]) -> dict[str
         headers=bearer(token),
     )
     assert policy.status_code == 200, policy.text
+    data = "\n".join(["a,b,c,d,e", *(",".join(map(str, row)) for row in ROWS)]) + "\n"
+    dataset = await platform.client.post(
+        "/api/v1/datasets",
+        files={"file": ("customers.csv", data.encode(), "text/csv")},
+        headers=bearer(token),
+    )
+    assert dataset.status_code == 201, dataset.text
     return {"ana_password": ana_password, "api_key": key.json()["key"]}
 
 

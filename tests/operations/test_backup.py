@@ -64,6 +64,7 @@ async def test_round_trip_restores_everything(
     location, manifest = await create_backup(settings, backup_location)
     assert manifest.counts["model_versions"] == 2 and manifest.counts["users"] == 2
     assert {o.key for o in manifest.objects} == set(before_objects)
+    assert any(key.startswith("datasets/") for key in before_objects), before_objects
     assert (await verify_backup(settings, backup_location))[0] == location
 
     target = fresh_target()

@@ -42,16 +42,17 @@ def test_verify_passes_on_a_healthy_platform(live: LiveServer) -> None:
     assert by_name(report)["default model"]["detail"] == "demo ready"
 
 
-def test_verify_catches_a_wrong_password_and_a_stopped_model_server(live: LiveServer) -> None:
+def test_verify_catches_a_wrong_password_and_stopped_servers(live: LiveServer) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     code, report = script(
-        "verify_deployment.py", "--base-url", live.url, "--model-url", dead,
+        "verify_deployment.py", "--base-url", live.url, "--model-url", dead, "--web-url", dead,
         MLOPS_USERNAME="admin", MLOPS_PASSWORD="wrong-password-42",
     )  # fmt: skip
     checks = by_name(report)
     assert code == 1 and not report["ok"]
     assert not checks["login"]["ok"] and "401" in checks["login"]["detail"]
     assert not checks["model server /v2/health/ready"]["ok"]
+    assert not checks["web UI /health"]["ok"]
     assert checks["api /health"]["ok"] and checks["api /ready"]["ok"]
 
 
