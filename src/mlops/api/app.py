@@ -29,9 +29,9 @@ from mlops.api.openapi import use_platform_openapi
 from mlops.audit.router import router as audit_router
 from mlops.auth.follower import UserChangeFollower
 from mlops.auth.revocation_purge import RevocationPurger
-from mlops.backup.status import BackupStatus
 from mlops.auth.router import router as auth_router
 from mlops.auth.session_router import router as session_router
+from mlops.backup.status import BackupStatus
 from mlops.config import Settings, ensure_secret_key
 from mlops.context import PlatformContext, create_context
 from mlops.db.schema import schema_status
@@ -128,9 +128,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = create_context(settings)
         engine = None
-        backup_status: BackupStatus | None = None
         worker = None
         drift_sampler = None
+        backup_status: BackupStatus | None = None
         # Without a shared store, user changes made by other processes (the mlops users
         # commands) reach this one by reading the database (auth/follower.py).
         follower = (
@@ -252,9 +252,9 @@ def create_app(
         app.include_router(deployments_router)
         app.include_router(audit_router)
         app.include_router(jobs_router)
+        app.include_router(drift_router)
     if "web" in components:
         app.include_router(web_router)
-        app.include_router(drift_router)
     observer = RequestObserver(app.state.http_metrics, access_log_enabled=settings.access_log)
     if serving and settings.predict_fast_path:
         app.predict_front = PredictFront(
