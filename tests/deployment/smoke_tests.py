@@ -65,9 +65,21 @@ def journeys(http: httpx.Client, t: Target, args: object) -> list[tuple[str, Che
     def v2_infer() -> str:
         if "default" not in state:
             raise CheckFailed("needs the default model (predict failed)")
+        # The input's name and type from the model's own metadata, as a V2 client does.
+        meta = expect(
+            http.get(f"{t.model_url}/v2/models/{state['default']}", headers=headers()),
+            200,
+            "V2 metadata",
+        )
+        first = meta["inputs"][0]
         body = {
             "inputs": [
-                {"name": "input", "shape": [1, 5], "datatype": "FP32", "data": GUIDE_ROWS[0]}
+                {
+                    "name": first["name"],
+                    "shape": [1, len(GUIDE_ROWS[0])],
+                    "datatype": first["datatype"],
+                    "data": GUIDE_ROWS[0],
+                }
             ]
         }
         response = http.post(
