@@ -4,13 +4,13 @@
 # registry is reachable here), kubectl (kustomize builds), and prometheus and
 # prometheus-alertmanager (promtool, amtool and both servers: tests/monitoring), and
 # chromium (the web UI's Playwright tests, tests/web: never `playwright install`). Then build the base
-# image localhost/debian-python:bookworm once and keep it (podman's own storage is
+# image localhost/debian-python:bookworm-slim once and keep it (podman's own storage is
 # the cache, plus the tarball under $MLOPS_CI_CACHE). Safe to run again; quick when
 # everything is there.
 set -euo pipefail
 
 cache=${MLOPS_CI_CACHE:-/var/cache/mlops-ci}
-base_image=localhost/debian-python:bookworm
+base_image=localhost/debian-python:bookworm-slim
 # tests/infrastructure/test_checkov.py runs this version from $cache.
 CHECKOV_VERSION=3.3.30
 
@@ -49,10 +49,14 @@ printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"
 export CONTAINERS_CONF=$conf
 
 if ! podman image exists "$base_image"; then
-  tarball="$cache/debian-python-bookworm.tar"
+  tarball="$cache/debian-python-bookworm-slim.tar"
   if [ ! -s "$tarball" ]; then
     echo "making the base image with mmdebstrap (a minute or two, once)"
+    # Without documentation, manual pages and translations, as Debian's slim images.
     mmdebstrap --quiet --format=tar --variant=minbase --include=ca-certificates,python3,python3-venv \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+      --dpkgopt='path-exclude=/usr/share/info/*' \
       bookworm "$tarball.part" \
       "deb http://deb.debian.org/debian bookworm main" \
       "deb http://deb.debian.org/debian bookworm-updates main" \

@@ -32,7 +32,7 @@ from tests.infrastructure.bundle import ROOT
 from tests.services import free_port
 
 CACHE = Path(os.environ.get("MLOPS_CI_CACHE", "/var/cache/mlops-ci"))
-BASE_IMAGE = "localhost/debian-python:bookworm"
+BASE_IMAGE = "localhost/debian-python:bookworm-slim"
 IMAGE = "localhost/mlops-platform:test"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 PG_ADMIN_URL = os.environ.get("MLOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -85,6 +85,10 @@ def image() -> str:
         str(ROOT),
         timeout=1500,
     )
+    # Earlier builds of the final image would pile up run after run (each holds the
+    # whole environment); the build stage's layers stay, as the cache.
+    label = "label=org.opencontainers.image.title=mlops-platform"
+    _podman("image", "prune", "-f", "--filter", label, check=False)
     return IMAGE
 
 
