@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -130,3 +131,35 @@ def test_sign_in_never_redirects_to_another_site(page: Page, live: LiveServer) -
         page.get_by_role("button", name="Sign in").click()
         page.locator("body[data-ready]").wait_for()
         assert page.url.startswith(live.url + "/"), (target, page.url)
+
+
+def test_keyboard_only_promote_and_roll_back(
+    page: Page, live: LiveServer, model_files: dict[str, Path]
+) -> None:
+    headers = {"Authorization": f"Bearer {api_token(live)}"}
+    with httpx.Client(base_url=live.url, headers=headers, timeout=60) as api:
+        assert api.post("/api/v1/models", json={"name": "keys-only"}).status_code == 201
+        for _ in range(2):
+            with model_files["onnx"].open("rb") as f:
+                answer = api.post("/api/v1/models/keys-only/versions", files={"file": f})
+            assert answer.status_code == 201, answer.text
+    sign_in(page, "admin", live.admin_password, "/models/keys-only")
+    page.get_by_label("Version", exact=True).focus()
+    page.keyboard.press("Home")  # the newest first: v2 is selected, v1 is the last option
+    page.keyboard.press("End")
+    expect(page.get_by_label("Version", exact=True)).to_have_value("1")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Promote")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator("#model-status")).to_have_text("production now points at v1.")
+    # Escape cancels a confirmation: nothing moves.
+    page.get_by_label("Version", exact=True).focus()
+    page.keyboard.press("Home")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    expect(page.locator("#confirm")).not_to_be_visible()
+    expect(page.locator("#aliases tbody tr").first).to_contain_text("v1")
