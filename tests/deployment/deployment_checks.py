@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
+from tests.deployment.http_client import Client, HTTPFailure, Reply
 
 ENVIRONMENTS = Path(__file__).with_name("environments.yaml")
 
@@ -53,14 +52,32 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def read_environments(text: str) -> dict[str, dict[str, str | None]]:
+    """environments.yaml: named targets, each a mapping of plain values (a YAML subset
+    read without PyYAML, which a bare ``python`` does not have)."""
+    found: dict[str, dict[str, str | None]] = {}
+    current: dict[str, str | None] | None = None
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].rstrip()
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, _, value = line.strip().partition(":")
+        if not raw.startswith(" "):
+            current = found.setdefault(key, {})
+        elif current is not None:
+            value = value.strip().strip("'\"")
+            current[key] = None if value in ("", "null", "~") else value
+    return found
+
+
 def target_of(args: argparse.Namespace) -> Target:
-    environments = yaml.safe_load(ENVIRONMENTS.read_text()) or {}
+    environments = read_environments(ENVIRONMENTS.read_text())
     if args.environment not in environments:
         sys.exit(
             f"unknown environment {args.environment!r}: expected one of {sorted(environments)}"
         )
     env = environments[args.environment]
-    base = (args.base_url or env["base_url"]).rstrip("/")
+    base = (args.base_url or env["base_url"] or "").rstrip("/")
     model = (args.model_url or (None if args.base_url else env.get("model_url")) or base).rstrip(
         "/"
     )
@@ -69,12 +86,11 @@ def target_of(args: argparse.Namespace) -> Target:
     return Target(args.environment, base, model, web, namespace)
 
 
-def client(timeout: float) -> httpx.Client:
-    # SSL_CERT_FILE names a private CA (a staging certificate), as for other tools.
-    return httpx.Client(timeout=timeout, verify=os.environ.get("SSL_CERT_FILE", True))
+def client(timeout: float) -> Client:
+    return Client(timeout)
 
 
-def credential(http: httpx.Client, base_url: str) -> str:
+def credential(http: Client, base_url: str) -> str:
     """A bearer credential: the API key, or a login token."""
     key = os.environ.get("MLOPS_API_KEY")
     if key:
@@ -89,10 +105,10 @@ def credential(http: httpx.Client, base_url: str) -> str:
     return str(response.json()["access_token"])
 
 
-def expect(response: httpx.Response, status: int, what: str) -> Any:
+def expect(response: Reply, status: int, what: str) -> Any:
     if response.status_code != status:
         raise CheckFailed(f"{what}: HTTP {response.status_code} {response.text[:200]}")
-    return response.json() if "json" in response.headers.get("content-type", "") else None
+    return response.json() if "json" in (response.headers.get("content-type") or "") else None
 
 
 def run_checks(checks: list[tuple[str, Callable[[], str]]]) -> list[Result]:
@@ -102,8 +118,8 @@ def run_checks(checks: list[tuple[str, Callable[[], str]]]) -> list[Result]:
             results.append(Result(name, True, check()))
         except CheckFailed as exc:
             results.append(Result(name, False, str(exc)))
-        except httpx.HTTPError as exc:
-            results.append(Result(name, False, f"{type(exc).__name__}: {exc}"))
+        except HTTPFailure as exc:
+            results.append(Result(name, False, str(exc)))
         except (ValueError, KeyError, TypeError) as exc:
             # Not the platform's answer (a proxy's error page, another service).
             results.append(Result(name, False, f"unexpected answer: {type(exc).__name__} {exc}"))

@@ -19,7 +19,6 @@ from pathlib import Path
 # Run as a script from anywhere in a checkout: the repository root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import httpx  # noqa: E402
 
 from tests.deployment.deployment_checks import (  # noqa: E402
     CheckFailed,
@@ -32,12 +31,13 @@ from tests.deployment.deployment_checks import (  # noqa: E402
     run_checks,
     target_of,
 )
+from tests.deployment.http_client import Client  # noqa: E402
 
 GUIDE_ROWS = [[1, 2, 3, 4, 5]]
 Check = Callable[[], str]
 
 
-def journeys(http: httpx.Client, t: Target, args: object) -> list[tuple[str, Check]]:
+def journeys(http: Client, t: Target, args: object) -> list[tuple[str, Check]]:
     state: dict[str, str] = {}
 
     def headers() -> dict[str, str]:
@@ -107,7 +107,7 @@ def journeys(http: httpx.Client, t: Target, args: object) -> list[tuple[str, Che
     return checks
 
 
-def release_journey(http: httpx.Client, t: Target, headers: Callable[[], dict[str, str]]) -> str:
+def release_journey(http: Client, t: Target, headers: Callable[[], dict[str, str]]) -> str:
     """A throwaway model: its version is a copy of the default model's current file."""
     name = f"smoke-{uuid.uuid4().hex[:8]}"
     default = expect(

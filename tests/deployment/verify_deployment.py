@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 # Run as a script from anywhere in a checkout: the repository root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import httpx  # noqa: E402
 
 from tests.deployment.deployment_checks import (  # noqa: E402
     CheckFailed,
@@ -40,13 +39,14 @@ from tests.deployment.deployment_checks import (  # noqa: E402
     run_checks,
     target_of,
 )
+from tests.deployment.http_client import Client  # noqa: E402
 
 MIN_CERT_DAYS = 14
 Check = Callable[[], str]
 EXPECTED_DEPLOYMENTS = ("api-server", "model-server", "web-ui", "workers")
 
 
-def http_checks(http: httpx.Client, t: Target) -> list[tuple[str, Check]]:
+def http_checks(http: Client, t: Target) -> list[tuple[str, Check]]:
     def health() -> str:
         expect(http.get(f"{t.base_url}/health"), 200, "/health")
         return "200"

@@ -15,9 +15,10 @@ SCRIPTS = Path(__file__).parents[1] / "deployment"
 
 
 def script(name: str, *args: str, **env: str) -> tuple[int, dict[str, Any]]:
-    # From the scripts' own directory, as the guide does (cd tests/deployment).
+    # From the scripts' own directory, as the guide does (cd tests/deployment), and with
+    # -S: no site-packages, as a bare `python` in the CI deploy job has none.
     done = subprocess.run(
-        [sys.executable, name, "--json", *args],
+        [sys.executable, "-S", name, "--json", *args],
         cwd=SCRIPTS,
         env=clean_env(Path("/nonexistent"), **env),
         capture_output=True,
@@ -82,3 +83,14 @@ def test_smoke_fails_without_valid_credentials(live: LiveServer) -> None:
     code, report = script("smoke_tests.py", "--base-url", live.url, MLOPS_API_KEY="mlops_bad")
     assert code == 1
     assert not by_name(report)["login"]["ok"] or not by_name(report)["list models"]["ok"]
+
+
+def test_environments_file_reads_as_yaml_does() -> None:
+    """The scripts read environments.yaml without PyYAML: the same as PyYAML reads it."""
+    import yaml
+
+    from tests.deployment.deployment_checks import ENVIRONMENTS, read_environments
+
+    text = ENVIRONMENTS.read_text()
+    assert read_environments(text) == yaml.safe_load(text)
+    assert {"production", "staging", "local"} <= set(read_environments(text))
