@@ -32,11 +32,20 @@ def test_submit_a_batch_job_and_download_its_output(
     assert lines[0] == '"id","prediction"'
 
 
-def test_a_bad_job_shows_the_api_error_next_to_the_form(page: Page, live: LiveServer) -> None:
+def test_a_bad_job_shows_the_api_error_next_to_the_form(
+    page: Page, live: LiveServer, tmp_path: Path
+) -> None:
     sign_in(page, "admin", live.admin_password, "/jobs")
     page.get_by_label("Model").fill("no-such-model")
     page.get_by_role("button", name="Submit job").click()
     expect(page.locator("#submit-error")).to_have_text("Choose a data set file.")
+    data = tmp_path / "rows.csv"
+    data.write_text("f0,f1,f2,f3,f4\n1,2,3,4,5\n")
+    page.get_by_label("Data set (CSV, Parquet or JSONL)").set_input_files(data)
+    page.get_by_role("button", name="Submit job").click()
+    error = page.locator("#submit-error")
+    expect(error).to_contain_text("no-such-model")
+    expect(error).to_contain_text("(404 model_not_found)")
 
 
 def test_users_and_api_keys(page: Page, live: LiveServer) -> None:
