@@ -35,6 +35,7 @@ async def test_admin_creates_lists_and_changes_users(platform: Platform, admin_t
         headers=bearer(admin_token),
     )
     assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "user_exists"
     changed = await platform.client.patch(
         "/api/v1/users/carol", json={"role": "viewer"}, headers=bearer(admin_token)
     )
@@ -44,6 +45,7 @@ async def test_admin_creates_lists_and_changes_users(platform: Platform, admin_t
         "/api/v1/users/nobody", json={"role": "viewer"}, headers=bearer(admin_token)
     )
     assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "user_not_found"
 
 
 async def test_role_change_ends_old_tokens(platform: Platform, admin_token: str) -> None:
@@ -57,6 +59,7 @@ async def test_role_change_ends_old_tokens(platform: Platform, admin_token: str)
     )
     old = await platform.client.get("/api/v1/users/me", headers=bearer(token))
     assert old.status_code == 401
+    assert old.json()["error"]["code"] == "token_revoked"
     fresh = await platform.login("dave", password)
     me = await platform.client.get("/api/v1/users/me", headers=bearer(fresh))
     assert me.json()["role"] == "viewer"
@@ -116,6 +119,7 @@ async def test_password_change_ends_existing_tokens(platform: Platform, admin_to
         headers=bearer(token),
     )
     assert wrong_old.status_code == 403
+    assert wrong_old.json()["error"]["code"] == "wrong_password"
     changed = await platform.client.post(
         "/api/v1/users/me/password",
         json={"old_password": password, "new_password": "Brand-New-Passphrase-7"},

@@ -85,20 +85,24 @@ async def test_alias_errors(
         "/api/v1/models/clf/aliases/production", json={"version": 9}, headers=bearer(admin_token)
     )
     assert missing_version.status_code == 404
+    assert missing_version.json()["error"]["code"] == "version_not_found"
     bad_name = await registry.client.put(
         "/api/v1/models/clf/aliases/Prod!", json={"version": 1}, headers=bearer(admin_token)
     )
     assert bad_name.status_code == 422
+    assert bad_name.json()["error"]["code"] == "validation_error"
     bad_body = await registry.client.put(
         "/api/v1/models/clf/aliases/production",
         json={"version": "one"},
         headers=bearer(admin_token),
     )
     assert bad_body.status_code == 422
+    assert bad_body.json()["error"]["code"] == "validation_error"
     no_alias = await registry.client.post(
         "/api/v1/models/clf/aliases/champion/rollback", headers=bearer(admin_token)
     )
     assert no_alias.status_code == 404
+    assert no_alias.json()["error"]["code"] == "alias_not_found"
     await _put(registry, admin_token, "champion", 1)
     deleted = await registry.client.delete(
         "/api/v1/models/clf/aliases/champion", headers=bearer(admin_token)
@@ -115,6 +119,7 @@ async def test_default_model(registry: Platform, admin_token: str) -> None:
         "/api/v1/settings/default-model", json={"name": "ghost"}, headers=bearer(admin_token)
     )
     assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "model_not_found"
     await create_model(registry, admin_token, "clf")
     done = await registry.client.put(
         "/api/v1/settings/default-model", json={"name": "clf"}, headers=bearer(admin_token)
