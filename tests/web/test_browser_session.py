@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -131,3 +132,15 @@ async def test_a_bearer_header_wins_over_the_cookie(platform: Platform) -> None:
         "/api/v1/models", json={"name": "by-header"}, headers=bearer(token)
     )
     assert created.status_code == 201
+
+
+async def test_a_cross_site_form_cannot_sign_a_browser_in(platform: Platform) -> None:
+    # Forms of another site can send text/plain or form bodies without a preflight, never
+    # JSON: neither is read as a sign-in, so no one is signed in as the attacker.
+    body = json.dumps(LOGIN)
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        answer = await platform.client.post(
+            "/api/v1/auth/session", content=body, headers={"Content-Type": content_type}
+        )
+        assert answer.status_code == 422, (content_type, answer.text)
+        assert "set-cookie" not in answer.headers
