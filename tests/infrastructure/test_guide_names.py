@@ -137,6 +137,9 @@ def test_gateway_hosts_and_the_blue_green_switch() -> None:
     assert found is not None
     assert service_name(found[1]["host"], NAMESPACE) == "api-server"
     assert found[1]["subset"] == "blue"
+    # Istio's telemetry and the monitoring stack (its `slot` label) read the `version` label.
+    for name, slot in (("api-server", "green"), ("api-server-blue", "blue")):
+        assert pod_template(find(docs, "Deployment", name))["metadata"]["labels"]["version"] == slot
     blue_subset = next(s for s in rule["spec"]["subsets"] if s["name"] == "blue")
     blue = find(docs, "Deployment", "api-server-blue")
     assert selects({"matchLabels": blue_subset["labels"]}, pod_template(blue)["metadata"]["labels"])
