@@ -67,7 +67,7 @@ INTENDED = (
     | {(a, d) for a in APPS for d in ("postgres", "redis", "s3")}
     | {("db-migrate", "postgres"), ("postgres-backup", "postgres")}
     | {("prometheus", d) for d in APPS | {"alertmanager", "kube-api", "kubelet"}}
-    | {("grafana", "prometheus")}
+    | {("grafana", "prometheus"), ("api-server", "prometheus")}  # dashboards, UI charts
     | {("alertmanager", "s3"), ("alertmanager", "smtp")}  # PagerDuty, Slack, email
 )
 
