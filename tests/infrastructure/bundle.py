@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from tests.system_tools import system_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infrastructure"
 PRODUCTION = INFRA / "production"
@@ -74,9 +76,7 @@ def filled_secrets() -> str:
 
 
 def kustomize(path: Path) -> list[Doc]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise RuntimeError("kubectl is missing (scripts/ci-tools.sh says how to install it)")
+    kubectl = system_tool("kubectl")
     out = subprocess.run(
         [kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=120
     )

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.infrastructure.bundle import rendered, workloads
+from tests.system_tools import system_tool
 
 CHECKOV_VERSION = "3.3.30"  # scripts/ci-tools.sh installs it
 CHECKOV = (
@@ -24,13 +25,13 @@ CHECKOV = (
 
 @pytest.mark.parametrize("overlay", ["production", "staging"])
 def test_checkov_finds_nothing(overlay: str, tmp_path: Path) -> None:
-    assert CHECKOV.exists(), f"{CHECKOV} is missing: run scripts/ci-tools.sh"
+    checkov = system_tool(CHECKOV)
     bundle = tmp_path / "bundle.yaml"
     bundle.write_text(yaml.safe_dump_all(rendered(overlay)))
     out = subprocess.run(
         # --skip-download: never contact the vendor's platform.
         [
-            str(CHECKOV),
+            checkov,
             "-f",
             str(bundle),
             "--framework",

@@ -2,18 +2,18 @@
 
 The binaries are Debian's `prometheus` and `prometheus-alertmanager` packages
 (`bash scripts/ci-tools.sh` installs them, and .ci/run calls it). A missing one fails
-the test with that instruction: these tests are never skipped.
+the test in CI and skips it elsewhere, with that instruction (tests/system_tools.py).
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.system_tools import system_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "infrastructure" / "production" / "monitoring"
@@ -27,13 +27,7 @@ RUNBOOK_URL = "https://github.com/company/mlops-platform/blob/main/docs/runbooks
 
 
 def binary(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(
-            f"{name} is not installed: run `bash scripts/ci-tools.sh` as root (Debian's "
-            "prometheus and prometheus-alertmanager packages)"
-        )
-    return found
+    return system_tool(name)
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

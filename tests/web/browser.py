@@ -8,7 +8,6 @@ by scripts/ci-tools.sh. Without it the browser tests are skipped locally and fai
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.cli.live_server import LiveServer, running_up
+from tests.system_tools import system_tool
 
 CHROMIUM = os.environ.get("MLOPS_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -37,13 +37,7 @@ TIMEOUT_MS = 20_000
 
 
 def chromium_path() -> str:
-    found = shutil.which(CHROMIUM)
-    if found is None:
-        message = f"{CHROMIUM} is missing: run scripts/ci-tools.sh (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+    return system_tool(CHROMIUM)
 
 
 @pytest.fixture
