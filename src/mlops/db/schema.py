@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
-# Alembic logs two INFO lines each time it looks at the schema.
-logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+# Alembic logs INFO lines (its plugins, each migration step) that tell a user nothing.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 UPGRADE_HINT = "run `mlops db upgrade` (with the same settings) and start again"
 
 
