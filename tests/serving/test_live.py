@@ -177,6 +177,16 @@ def test_the_stock_client_can_read_every_error(
         tensor.set_data_from_numpy(rows, binary_data=binary)
         client.infer(model, [tensor], model_version=version, headers=dict(credentials))
 
+    # The catalog learns of the new model a moment after the upload answers: wait until
+    # the model server knows it (404 until then), whatever the machine's load.
+    deadline = time.monotonic() + 30
+    while True:
+        with pytest.raises(triton.InferenceServerException) as seen:
+            infer(model="swapped", version="1")
+        if seen.value.status() != "404" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+
     cases: list[tuple[Callable[[], object], int, str]] = [
         # The stock client writes NaN into JSON as it is: not valid JSON.
         (lambda: infer(np.full((1, 5), np.nan), binary=False), 400, "not valid JSON"),
