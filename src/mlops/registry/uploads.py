@@ -7,7 +7,6 @@ over the limit is refused (413) as soon as it crosses it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import uuid
@@ -17,9 +16,9 @@ from pathlib import Path
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from mlops.errors import BadRequest, PayloadTooLarge
+from mlops.errors import BadRequest
+from mlops.upload_stream import stream_to_file
 
-CHUNK = 1 << 20
 # Keep the user's file name only for display and extension sniffing.
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -44,27 +43,14 @@ def safe_filename(name: str | None) -> str:
 async def save_stream(upload: UploadFile, dest_dir: Path, *, max_bytes: int) -> ReceivedFile:
     dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = dest_dir / f"upload-{uuid.uuid4().hex}"
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("wb") as out:
-            while chunk := await upload.read(CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge(
-                        f"model file is larger than the limit of {max_bytes} bytes "
-                        "(MLOPS_MAX_UPLOAD_BYTES)",
-                        code="file_too_large",
-                    )
-                digest.update(chunk)
-                out.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    if size == 0:
-        path.unlink(missing_ok=True)
-        raise BadRequest("the uploaded file is empty", code="empty_file")
-    return ReceivedFile(path, safe_filename(upload.filename), size, digest.hexdigest())
+    size, sha256 = await stream_to_file(
+        upload,
+        path,
+        max_bytes=max_bytes,
+        too_large=f"model file is larger than the limit of {max_bytes} bytes "
+        "(MLOPS_MAX_UPLOAD_BYTES)",
+    )
+    return ReceivedFile(path, safe_filename(upload.filename), size, sha256)
 
 
 async def receive_upload(

@@ -7,7 +7,6 @@ display and its extension (which says the format).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from pathlib import Path
@@ -15,12 +14,12 @@ from pathlib import Path
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from mlops.errors import BadRequest, Invalid, PayloadTooLarge
+from mlops.errors import BadRequest, Invalid
 from mlops.storage import ArtifactStore
+from mlops.upload_stream import stream_to_file
 from mlops.workers.locations import format_of
 from mlops.workers.schemas import DatasetRead
 
-CHUNK = 1 << 20
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -28,30 +27,6 @@ def dataset_name(filename: str | None) -> str:
     base = (filename or "data").rsplit("/", 1)[-1].rsplit("\\", 1)[-1].lower()
     cleaned = _UNSAFE.sub("_", base).strip("._-") or "data"
     return cleaned[-120:]
-
-
-async def _save(upload: UploadFile, path: Path, max_bytes: int) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("wb") as out:
-            while chunk := await upload.read(CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge(
-                        f"the data set is larger than the limit of {max_bytes} bytes "
-                        "(MLOPS_MAX_UPLOAD_BYTES); put it in S3 and give an s3:// input",
-                        code="file_too_large",
-                    )
-                digest.update(chunk)
-                out.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    if size == 0:
-        path.unlink(missing_ok=True)
-        raise BadRequest("the uploaded file is empty", code="empty_file")
-    return size, digest.hexdigest()
 
 
 async def receive_dataset(
@@ -76,7 +51,13 @@ async def receive_dataset(
             )
         tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = tmp_dir / f"dataset-{uuid.uuid4().hex}"
-        size, sha256 = await _save(upload, path, max_bytes)
+        size, sha256 = await stream_to_file(
+            upload,
+            path,
+            max_bytes=max_bytes,
+            too_large=f"the data set is larger than the limit of {max_bytes} bytes "
+            "(MLOPS_MAX_UPLOAD_BYTES); put it in S3 and give an s3:// input",
+        )
     finally:
         await form.close()
     key = f"datasets/{uuid.uuid4().hex}/{name}"
