@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,31 @@ async def start_platform(
         transport = httpx.ASGITransport(app=app, client=("127.0.0.9", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Platform(app=app, client=client, settings=settings)
+
+
+@asynccontextmanager
+async def running_platform(
+    settings: Settings, components: Collection[str] = ALL_COMPONENTS
+) -> AsyncIterator[Platform]:
+    """``start_platform`` as a context manager, to run several processes' apps at once."""
+    async for platform in start_platform(settings, components=components):
+        yield platform
+
+
+def postgres_settings(
+    postgres_url: str, redis_url: str, data_dir: Path, namespace: str, **overrides: Any
+) -> Settings:
+    """Settings on this run's PostgreSQL database (emptied first) and the given Redis."""
+    _truncate_postgres(postgres_url)
+    return load_settings(
+        data_dir=data_dir,
+        secret_key=SECRET_KEY,
+        admin_password=ADMIN_PASSWORD,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_namespace=namespace,
+        **overrides,
+    )
 
 
 @pytest.fixture

@@ -8,12 +8,10 @@ of predictions; the API, which needs both to answer, does report 503.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 
-from mlops.config import Settings, load_settings
-from tests.conftest import ADMIN_PASSWORD, SECRET_KEY, Platform, _truncate_postgres, start_platform
+from tests.conftest import postgres_settings, running_platform
 from tests.throwaway import ThrowawayRedis, throwaway_redis
 
 __all__ = ["throwaway_redis"]  # fixture
@@ -22,18 +20,12 @@ __all__ = ["throwaway_redis"]  # fixture
 async def test_a_model_server_alone_stays_ready_degraded_while_the_api_is_not(
     throwaway_redis: ThrowawayRedis, postgres_url: str, tmp_path: Path
 ) -> None:
-    _truncate_postgres(postgres_url)
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        secret_key=SECRET_KEY,
-        admin_password=ADMIN_PASSWORD,
-        database_url=postgres_url,
-        redis_url=throwaway_redis.url,
-        redis_namespace="ready-outage:",
+    settings = postgres_settings(
+        postgres_url, throwaway_redis.url, tmp_path / "data", "ready-outage:"
     )
     async with AsyncExitStack() as stack:
-        api = await stack.enter_async_context(_running(settings, {"api"}))
-        model_server = await stack.enter_async_context(_running(settings, {"serving"}))
+        api = await stack.enter_async_context(running_platform(settings, {"api"}))
+        model_server = await stack.enter_async_context(running_platform(settings, {"serving"}))
         for platform in (api, model_server):
             answer = await platform.client.get("/ready")
             assert answer.status_code == 200, answer.text
@@ -49,9 +41,3 @@ async def test_a_model_server_alone_stays_ready_degraded_while_the_api_is_not(
         assert refused.status_code == 503, refused.text
         assert refused.json()["status"] == "unavailable"
         assert refused.json()["checks"]["redis"] == {"status": "error"}
-
-
-@asynccontextmanager
-async def _running(settings: Settings, components: Collection[str]) -> AsyncIterator[Platform]:
-    async for platform in start_platform(settings, components=components):
-        yield platform

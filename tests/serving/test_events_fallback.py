@@ -6,24 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Collection
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 
-from mlops.config import Settings, load_settings
-from tests.conftest import ADMIN_PASSWORD, SECRET_KEY, Platform, _truncate_postgres, start_platform
+from tests.conftest import Platform, postgres_settings, running_platform
 from tests.registry.conftest import model_files
 from tests.registry.helpers import create_model, upload
 from tests.throwaway import ThrowawayRedis, throwaway_redis
 
 __all__ = ["model_files", "throwaway_redis"]  # fixtures
 ROW = {"data": [[0.5, -1, 2, 0, 1]]}
-
-
-@asynccontextmanager
-async def _running(settings: Settings, components: Collection[str]) -> AsyncIterator[Platform]:
-    async for platform in start_platform(settings, components=components):
-        yield platform
 
 
 async def _served(platform: Platform, token: str) -> str:
@@ -40,19 +32,16 @@ async def test_an_alias_move_reaches_a_model_server_by_polling_while_redis_is_do
     tmp_path: Path,
     model_files: dict[str, Path],
 ) -> None:
-    _truncate_postgres(postgres_url)
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        secret_key=SECRET_KEY,
-        admin_password=ADMIN_PASSWORD,
-        database_url=postgres_url,
-        redis_url=throwaway_redis.url,
-        redis_namespace="events-fallback:",
+    settings = postgres_settings(
+        postgres_url,
+        throwaway_redis.url,
+        tmp_path / "data",
+        "events-fallback:",
         catalog_poll_seconds=0.2,
     )
     async with AsyncExitStack() as stack:
-        api = await stack.enter_async_context(_running(settings, {"api"}))
-        model_server = await stack.enter_async_context(_running(settings, {"serving"}))
+        api = await stack.enter_async_context(running_platform(settings, {"api"}))
+        model_server = await stack.enter_async_context(running_platform(settings, {"serving"}))
         token = await api.login()
         auth = {"Authorization": f"Bearer {token}"}
         assert (await create_model(api, token, "m")).status_code == 201
