@@ -90,3 +90,39 @@ def test_building_the_app_imports_no_model_library() -> None:
     assert "fastapi" in loaded
     assert not loaded & MODEL_LIBRARIES, sorted(loaded & MODEL_LIBRARIES)
     assert not loaded & {"onnx", "onnxruntime", "alembic"}, sorted(loaded & HEAVY)
+
+
+def test_a_model_server_imports_only_what_serving_needs() -> None:
+    # `mlops model-server` builds the serving component alone: no registry, web UI or
+    # worker code, nor the libraries only they use (the template engine, the job formats).
+    loaded, report = run_probe(
+        """
+        import sys
+        from mlops.api.app import create_app
+        from mlops.config import load_settings
+        create_app(load_settings(secret_key="k" * 64), components={"serving"})
+        _exit = sorted(
+            name for name in sys.modules
+            if name.startswith(("mlops.registry.router", "mlops.web", "mlops.workers",
+                                "mlops.auth.router", "mlops.traffic"))
+        )
+        """
+    )
+    assert "fastapi" in loaded
+    assert report["exit"] == [], report["exit"]
+    assert not loaded & {"jinja2", "pyarrow", "boto3", "httpx"}, sorted(loaded)
+
+
+def test_the_embedded_default_imports_no_redis_or_prometheus_client() -> None:
+    # Without MLOPS_REDIS_URL or MLOPS_PROMETHEUS_URL their client libraries cost nothing.
+    loaded, _ = run_probe(
+        """
+        from mlops.api.app import create_app
+        from mlops.config import load_settings
+        settings = load_settings(secret_key="k" * 64)
+        assert settings.redis_url is None and settings.prometheus_url is None
+        create_app(settings, components={"api", "serving"})
+        """
+    )
+    assert "fastapi" in loaded
+    assert not loaded & {"redis", "httpx"}, sorted(loaded & {"redis", "httpx"})

@@ -12,6 +12,7 @@ import gc
 import re
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -26,37 +27,27 @@ from mlops.api.health import router as health_router
 from mlops.api.health import warn_if_metrics_open
 from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, RequestObserver
 from mlops.api.openapi import use_platform_openapi
-from mlops.audit.router import router as audit_router
 from mlops.auth.follower import UserChangeFollower
-from mlops.auth.revocation_purge import RevocationPurger
-from mlops.auth.router import router as auth_router
-from mlops.auth.session_router import router as session_router
-from mlops.backup.status import BackupStatus
 from mlops.config import Settings, ensure_secret_key
 from mlops.context import PlatformContext, create_context
 from mlops.db.schema import schema_status
-from mlops.deployments.catalog import DatabaseCatalog
-from mlops.deployments.router import router as deployments_router
 from mlops.errors import ConfigError
 from mlops.kv.metrics import register_kv_metrics
 from mlops.observability.metrics import HttpMetrics, PoolCollector, register_process_metrics
-from mlops.registry.router import router as registry_router
-from mlops.serving.engine import ServingEngine
 from mlops.serving.fastpath import PredictFront
 from mlops.serving.fastpath import parse as parse_predict
-from mlops.serving.manager import BatchingConfig
 from mlops.serving.oip_errors import OipErrorMiddleware
-from mlops.serving.rest import router as predict_router
-from mlops.serving.sampling import DriftSampler
-from mlops.serving.v2 import router as v2_router
-from mlops.traffic.router import router as traffic_router
-from mlops.traffic.sampler import TrafficSampler
-from mlops.web.router import router as web_router
-from mlops.workers.drift.router import router as drift_router
-from mlops.workers.metrics import JobMetrics
-from mlops.workers.process import WorkerProcess
-from mlops.workers.router import router as jobs_router
 
+if TYPE_CHECKING:
+    from mlops.auth.revocation_purge import RevocationPurger
+    from mlops.backup.status import BackupStatus
+    from mlops.serving.engine import ServingEngine
+    from mlops.serving.sampling import DriftSampler
+    from mlops.traffic.sampler import TrafficSampler
+    from mlops.workers.process import WorkerProcess
+
+# Each component's modules are imported only where that component runs: a model server
+# never loads the registry, the web UI or the workers, nor their libraries (ADR 0009).
 DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB for JSON bodies; uploads and predictions have their own
 UPLOAD_PATH = re.compile(r"^/api/v1/models/[^/]+/versions/?$")
 PREDICT_PATH = re.compile(r"^(/api/v1/models/([^/]+/)?predict|/v2/models/.+/infer)$")
@@ -71,6 +62,10 @@ GC_THRESHOLDS = (10_000, 20, 20)
 def _serving_engine(
     settings: Settings, ctx: PlatformContext, registry: CollectorRegistry, *, with_api: bool
 ) -> ServingEngine:
+    from mlops.deployments.catalog import DatabaseCatalog
+    from mlops.serving.engine import ServingEngine
+    from mlops.serving.manager import BatchingConfig
+
     return ServingEngine(
         catalog=DatabaseCatalog(sessions=ctx.sessions, kv=ctx.kv, settings=settings),
         store=ctx.store,
@@ -128,8 +123,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = create_context(settings)
         engine = None
-        worker = None
-        drift_sampler = None
+        worker: WorkerProcess | None = None
+        drift_sampler: DriftSampler | None = None
         backup_status: BackupStatus | None = None
         # Without a shared store, user changes made by other processes (the mlops users
         # commands) reach this one by reading the database (auth/follower.py).
@@ -137,13 +132,13 @@ def create_app(
             None if ctx.kv.shared else UserChangeFollower(sessions=ctx.sessions, gate=ctx.gate)
         )
         # Logged-out tokens past their expiry leave the database (auth/revocation_purge.py).
-        purger = (
-            RevocationPurger(
+        purger: RevocationPurger | None = None
+        if "api" in components:
+            from mlops.auth.revocation_purge import RevocationPurger
+
+            purger = RevocationPurger(
                 sessions=ctx.sessions, interval=settings.revocation_purge_interval_seconds
             )
-            if "api" in components
-            else None
-        )
         try:
             # The web UI's pages alone use no database.
             if check_schema and set(components) != {"web"}:
@@ -157,6 +152,8 @@ def create_app(
                 purger.start()
             if "api" in components:
                 # The last `mlops backup create`, for the "backup missed" alert.
+                from mlops.backup.status import BackupStatus
+
                 backup_status = BackupStatus(ctx.sessions, registry)
                 await backup_status.start()
             if follower is not None:
@@ -165,6 +162,8 @@ def create_app(
                 engine = _serving_engine(settings, ctx, registry, with_api="api" in components)
                 app.state.dataplane = engine.dataplane
                 if settings.drift_sample_rate > 0:
+                    from mlops.serving.sampling import DriftSampler
+
                     drift_sampler = DriftSampler(
                         ctx.store,
                         rate=settings.drift_sample_rate,
@@ -177,6 +176,8 @@ def create_app(
             if sampler is not None:
                 sampler.start()
             if "workers" in components:
+                from mlops.workers.process import WorkerProcess
+
                 worker = WorkerProcess(settings, ctx.store, app.state.job_metrics)
                 await worker.start()
             # Everything loaded so far lives as long as the process: keep it out of the
@@ -226,6 +227,8 @@ def create_app(
     app.state.serves_models = serving
     app.state.needs_database = "api" in components or "workers" in components
     if "api" in components or "workers" in components:
+        from mlops.workers.metrics import JobMetrics
+
         app.state.job_metrics = JobMetrics(registry)
     install_error_handlers(app)
     use_platform_openapi(app)
@@ -233,27 +236,20 @@ def create_app(
     app.include_router(docs_router)
     warn_if_metrics_open(settings)
     if serving:
-        # Before the registry's routes: /api/v1/models/predict is not a model name.
-        app.include_router(predict_router)
-        app.include_router(v2_router)
+        _include_serving_routes(app)
     # The web UI's charts read this process's own counters when it serves models and
     # answers the API, unless Prometheus sees every replica (traffic/sampler.py).
-    sampler = (
-        TrafficSampler(registry)
-        if serving and "api" in components and not settings.prometheus_url
-        else None
-    )
+    sampler: TrafficSampler | None = None
+    if serving and "api" in components and not settings.prometheus_url:
+        from mlops.traffic.sampler import TrafficSampler
+
+        sampler = TrafficSampler(registry)
     app.state.traffic_sampler = sampler
     if "api" in components:
-        app.include_router(auth_router)
-        app.include_router(session_router)
-        app.include_router(traffic_router)
-        app.include_router(registry_router)
-        app.include_router(deployments_router)
-        app.include_router(audit_router)
-        app.include_router(jobs_router)
-        app.include_router(drift_router)
+        _include_api_routes(app)
     if "web" in components:
+        from mlops.web.router import router as web_router
+
         app.include_router(web_router)
     observer = RequestObserver(app.state.http_metrics, access_log_enabled=settings.access_log)
     if serving and settings.predict_fast_path:
@@ -281,6 +277,38 @@ def create_app(
         # Outermost: every /v2 error, whichever layer answered it, in the protocol's shape.
         app.add_middleware(OipErrorMiddleware)
     return app
+
+
+def _include_serving_routes(app: FastAPI) -> None:
+    from mlops.serving.rest import router as predict_router
+    from mlops.serving.v2 import router as v2_router
+
+    # Before the registry's routes: /api/v1/models/predict is not a model name.
+    app.include_router(predict_router)
+    app.include_router(v2_router)
+
+
+def _include_api_routes(app: FastAPI) -> None:
+    from mlops.audit.router import router as audit_router
+    from mlops.auth.router import router as auth_router
+    from mlops.auth.session_router import router as session_router
+    from mlops.deployments.router import router as deployments_router
+    from mlops.registry.router import router as registry_router
+    from mlops.traffic.router import router as traffic_router
+    from mlops.workers.drift.router import router as drift_router
+    from mlops.workers.router import router as jobs_router
+
+    for router in (
+        auth_router,
+        session_router,
+        traffic_router,
+        registry_router,
+        deployments_router,
+        audit_router,
+        jobs_router,
+        drift_router,
+    ):
+        app.include_router(router)
 
 
 def context_of(app: FastAPI) -> PlatformContext:

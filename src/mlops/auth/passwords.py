@@ -9,19 +9,26 @@ run at once, memory stays bounded, and the event loop keeps serving other reques
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from mlops.errors import Invalid
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
-# zxcvbn ships a 30,000-entry list of the most common leaked passwords.
-_COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    # zxcvbn ships a 30,000-entry list of the most common leaked passwords; read on the
+    # first password check, not at every process start.
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def check_password_policy(password: str, *, username: str | None = None) -> None:
@@ -37,7 +44,7 @@ def check_password_policy(password: str, *, username: str | None = None) -> None
             code="weak_password",
         )
     lowered = password.lower()
-    if lowered in _COMMON_PASSWORDS:
+    if lowered in _common_passwords():
         raise Invalid("password is on a list of common passwords", code="weak_password")
     if username and lowered == username.lower():
         raise Invalid("password must differ from the username", code="weak_password")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
-
 from mlops.errors import PlatformError
 from mlops.traffic.schemas import TrafficPoint
 
@@ -42,6 +40,8 @@ def _number(raw: str) -> float | None:
 async def query_traffic(
     base_url: str, model: str, *, window: float, step: float
 ) -> dict[int, list[TrafficPoint]]:
+    import httpx  # only where MLOPS_PROMETHEUS_URL is set: ~0.2 s off every start
+
     end = time.time()
     params = {"start": f"{end - window:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
     values: dict[str, dict[int, dict[float, float | None]]] = {}
