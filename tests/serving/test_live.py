@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import tritonclient.http as triton
 
 from mlops.serving.dataplane import in_canary
 from tests.cli.live_server import LiveServer, running_up
+from tests.serving.drain import DrainTraffic, access_log
 
 
 def _token(server: LiveServer) -> str:
@@ -316,32 +316,48 @@ def test_a_genuinely_slow_canary_is_still_evicted(
 
 
 def test_sigterm_loses_no_request_in_flight(tmp_path: Path) -> None:
-    with running_up(tmp_path, env={"MLOPS_SHUTDOWN_DELAY_SECONDS": "1"}) as server:
-        token = _token(server)
-        headers = {"Authorization": f"Bearer {token}"}
-        body = {"data": [[1, 2, 3, 4, 5]] * 5000}
-        results: list[int] = []
+    """Predictions flow from before SIGTERM until the listener closes; one straddles the
+    close. Each request the server took gets a full 200 answer (drain.py)."""
+    delay = 2.0
+    env = {"MLOPS_SHUTDOWN_DELAY_SECONDS": str(delay)}
+    with running_up(tmp_path, timeout=240, env=env) as server:
+        headers = {"Authorization": f"Bearer {_token(server)}"}
+        port = int(server.url.rsplit(":", 1)[1])
+        traffic = DrainTraffic(f"{server.url}/api/v1/models/predict", headers, rows=1000)
+        traffic.start_senders(4)
+        traffic.wait_answers(8)  # under way before the signal
 
-        def call() -> None:
-            with httpx.Client(timeout=60) as client:
-                for _ in range(3):
-                    results.append(
-                        client.post(
-                            f"{server.url}/api/v1/models/predict", json=body, headers=headers
-                        ).status_code
-                    )
-
-        threads = [threading.Thread(target=call) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        time.sleep(0.3)
+        sigterm_at = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        ready = httpx.get(f"{server.url}/ready", timeout=5)
-        v2_ready = httpx.get(f"{server.url}/v2/health/ready", timeout=5)
-        for thread in threads:
-            thread.join(timeout=60)
-        assert ready.status_code == 503
-        assert v2_ready.status_code == 503
-        assert results == [200] * 18
+        with httpx.Client(timeout=10) as probe:
+            deadline = time.monotonic() + 10
+            while (ready := probe.get(f"{server.url}/ready")).status_code != 503:
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.01)
+            # Draining: out of the load balancer's rotation, still alive and answering.
+            assert probe.get(f"{server.url}/v2/health/ready").status_code == 503
+            assert probe.get(f"{server.url}/health").status_code == 200
+        traffic.start_straddling_request()
+        traffic.watch_listener(port)
+        assert traffic.closed.wait(60), "the listener never closed"
+        traffic.join()
         # uvicorn re-raises SIGTERM once it has shut down cleanly, as a supervisor expects.
-        assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+
+    seen = access_log(tmp_path / "up.log", "/api/v1/models/predict")
+    answered = [s for s in traffic.sent if s.status is not None]
+    unanswered = [s for s in traffic.sent if s.status is None]
+    bad = [s for s in answered if s.status != 200 or s.rows != traffic.rows]
+    assert not bad, "\n".join(map(str, bad))
+    # The server logged each answer it gave (its last lines too, before it exited).
+    assert all(seen.get(s.request_id) == 200 for s in answered), "answers missing from the log"
+    # No answer only for requests the server never read, and only once it could close.
+    lost = [s for s in unanswered if s.request_id in seen or s.finished < sigterm_at + delay]
+    assert not lost, "\n".join(map(str, lost))
+    # The window was covered: answers through the delay, and one in flight across the close.
+    assert any(s.finished > sigterm_at + delay / 2 for s in answered)
+    straddling = next(s for s in traffic.sent if s.request_id == "drain-straddling")
+    assert straddling.status == 200 and straddling.finished > traffic.closed_at, straddling
+    # Every sender ran until a new connection was refused.
+    refused = {s.request_id.rsplit("-", 1)[0] for s in unanswered if s.error == "ConnectError"}
+    assert refused == {f"drain-{n}" for n in range(4)}, refused

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+
+from mlops.observability import access_log
 
 
 class GracefulServer(uvicorn.Server):
@@ -26,3 +29,9 @@ class GracefulServer(uvicorn.Server):
             threading.Timer(self._delay, super().handle_exit, (sig, frame)).start()
             return
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        # uvicorn re-raises SIGTERM next, and a process ended by a signal runs no atexit
+        # handler: the access log's last batch (the drain's final requests) would be lost.
+        access_log.flush()
