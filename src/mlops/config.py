@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         description="Key that signs access tokens, at least 32 bytes. Generated and kept in "
         "DATA_DIR/secret_key in development; required in staging and production.",
     )
+    secret_key_previous: SecretStr | None = Field(
+        None,
+        description="Verify-only signing keys, comma-separated, each at least 32 bytes: "
+        "login tokens and browser sessions signed with one are still accepted, while new "
+        "ones are signed with MLOPS_SECRET_KEY. Rotating, set the old key here and remove "
+        "it one MLOPS_ACCESS_TOKEN_TTL_SECONDS after every process has the new key "
+        "(docs/runbooks/operations.md).",
+    )
     admin_username: str = Field(
         "admin", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}$", description="First admin's name."
     )
@@ -488,8 +496,27 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     return settings
 
 
+def previous_secret_keys(settings: Settings) -> tuple[str, ...]:
+    """The verify-only keys of a rotation (MLOPS_SECRET_KEY_PREVIOUS), as long as the
+    signing key must be. An empty value means none (a Secret's key may be left empty)."""
+    if settings.secret_key_previous is None:
+        return ()
+    # Split only: a key is used byte for byte, as MLOPS_SECRET_KEY is.
+    keys = tuple(k for k in settings.secret_key_previous.get_secret_value().split(",") if k)
+    for n, key in enumerate(keys, 1):
+        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise ConfigError(
+                f"MLOPS_SECRET_KEY_PREVIOUS: key {n} of {len(keys)} is shorter than "
+                f"{MIN_SECRET_KEY_BYTES} bytes; it must be a former MLOPS_SECRET_KEY "
+                "(several are separated by commas)"
+            )
+    return keys
+
+
 def ensure_secret_key(settings: Settings) -> str:
-    """The signing key: given, or (development only) generated once into the data dir."""
+    """The signing key: given, or (development only) generated once into the data dir.
+    The verify-only keys are checked here too, so every process refuses a bad one."""
+    previous_secret_keys(settings)
     if settings.secret_key is not None:
         key = settings.secret_key.get_secret_value()
         if len(key.encode()) < MIN_SECRET_KEY_BYTES:

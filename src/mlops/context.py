@@ -14,7 +14,7 @@ from mlops.auth.access import AccessGate
 from mlops.auth.passwords import PasswordHasherPool
 from mlops.auth.ratelimit import LoginLimiter, LoginPolicy
 from mlops.auth.tokens import TokenSigner
-from mlops.config import Settings, ensure_secret_key
+from mlops.config import Settings, ensure_secret_key, previous_secret_keys
 from mlops.db.session import create_engine, create_session_factory
 from mlops.errors import ConfigError
 from mlops.kv import KeyValueStore, create_kv
@@ -63,7 +63,11 @@ def create_context(settings: Settings) -> PlatformContext:
     engine = create_engine(settings)
     sessions = create_session_factory(engine)
     kv = create_kv(settings)
-    signer = TokenSigner(ensure_secret_key(settings), settings.access_token_ttl_seconds)
+    signer = TokenSigner(
+        ensure_secret_key(settings),
+        settings.access_token_ttl_seconds,
+        previous_keys=previous_secret_keys(settings),
+    )
     return PlatformContext(
         settings=settings,
         engine=engine,

@@ -11,8 +11,6 @@ can neither read nor compute.
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import Request
 
 from mlops.auth.principal import Principal
@@ -45,7 +43,8 @@ async def authenticate_cookie(request: Request, ctx: PlatformContext, token: str
         raise Unauthorized("the session cookie holds no login token; sign in again")
     if request.method not in _SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode(), csrf_token(ctx, principal.token_jti).encode()):
+        # Any key the signer verifies with: a page loaded before a key rotation still writes.
+        if not ctx.signer.derived_matches(_CSRF_PURPOSE, principal.token_jti, sent):
             raise Forbidden(
                 "a write from a signed-in browser needs the X-CSRF-Token header "
                 "(GET /api/v1/auth/session gives it); reload the page",

@@ -1,4 +1,9 @@
-"""Signed access tokens (JWT, HS256 only) and API key strings."""
+"""Signed access tokens (JWT, HS256 only) and API key strings.
+
+Tokens are signed with the current key and verified against it and then the
+verify-only keys of a rotation (MLOPS_SECRET_KEY_PREVIOUS), so a new key ends no
+session before its token expires.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -33,8 +40,18 @@ class TokenClaims:
 
 
 class TokenSigner:
-    def __init__(self, secret_key: str, ttl_seconds: int, *, cache_size: int = 10_000) -> None:
+    """Signs with ``secret_key``; verifies with it, then with each of ``previous_keys``."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        ttl_seconds: int,
+        *,
+        previous_keys: Sequence[str] = (),
+        cache_size: int = 10_000,
+    ) -> None:
         self._key = secret_key
+        self._verify_keys = (secret_key, *previous_keys)
         self.ttl_seconds = ttl_seconds
         # Tokens already verified, by their exact text: a client sends the same token on
         # every request, and re-verifying it was ~10% of a request's cost. Expiry is still
@@ -58,8 +75,16 @@ class TokenSigner:
 
     def derive(self, purpose: str, value: str) -> str:
         """A MAC of ``value`` under the signing key, for one ``purpose`` (CSRF tokens)."""
-        message = f"{purpose}:{value}".encode()
-        return hmac.new(self._key.encode(), message, hashlib.sha256).hexdigest()
+        return _mac(self._key, purpose, value)
+
+    def derived_matches(self, purpose: str, value: str, sent: str) -> bool:
+        """Whether ``sent`` is ``derive(purpose, value)`` under any key this signer verifies
+        with: a page loaded before a rotation keeps its CSRF token."""
+        matches = [
+            hmac.compare_digest(sent.encode(), _mac(key, purpose, value).encode())
+            for key in self._verify_keys
+        ]
+        return any(matches)
 
     def decode(self, token: str) -> TokenClaims:
         """Verify signature, algorithm, issuer and expiry; anything wrong is a 401."""
@@ -73,25 +98,40 @@ class TokenSigner:
         return claims
 
     def _verify(self, token: str) -> TokenClaims:
-        try:
-            payload = jwt.decode(
-                token,
-                self._key,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "jti", "iss"]},
-                leeway=LEEWAY_SECONDS,
-            )
-            return TokenClaims(
-                user_id=int(payload["sub"]),
-                username=str(payload["name"]),
-                role=Role(payload["role"]),
-                token_version=int(payload["ver"]),
-                jti=str(payload["jti"]),
-                expires_at=float(payload["exp"]),
-            )
-        except (jwt.PyJWTError, KeyError, ValueError, TypeError):
-            raise Unauthorized(_INVALID_TOKEN, code="invalid_token") from None
+        for key in self._verify_keys:
+            try:
+                payload = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[ALGORITHM],
+                    issuer=ISSUER,
+                    options={"require": ["exp", "iat", "sub", "jti", "iss"]},
+                    leeway=LEEWAY_SECONDS,
+                )
+            except jwt.InvalidSignatureError:
+                continue  # the signature is checked before the claims: try the next key
+            except jwt.PyJWTError:
+                raise Unauthorized(_INVALID_TOKEN, code="invalid_token") from None
+            return _claims(payload)
+        raise Unauthorized(_INVALID_TOKEN, code="invalid_token")
+
+
+def _mac(key: str, purpose: str, value: str) -> str:
+    return hmac.new(key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def _claims(payload: dict[str, Any]) -> TokenClaims:
+    try:
+        return TokenClaims(
+            user_id=int(payload["sub"]),
+            username=str(payload["name"]),
+            role=Role(payload["role"]),
+            token_version=int(payload["ver"]),
+            jti=str(payload["jti"]),
+            expires_at=float(payload["exp"]),
+        )
+    except (KeyError, ValueError, TypeError):
+        raise Unauthorized(_INVALID_TOKEN, code="invalid_token") from None
 
 
 @dataclass(frozen=True, slots=True)

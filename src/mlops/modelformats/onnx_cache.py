@@ -14,7 +14,9 @@ must not be able to change what a version predicts (the artifacts beside it are
 hashed against the registry before each load, serving/artifacts.py). So every entry
 carries an HMAC-SHA256 under a key derived from the platform's secret key: an entry
 that does not verify is ignored and deleted, and the model is converted and
-verified again. Entries are written whole (write, then rename).
+verified again. Entries are written whole (write, then rename). After a rotation of
+the secret key, entries written under the old key fail their HMAC the same way: each
+model is converted once more (a pod's cache starts empty anyway, in Kubernetes).
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ class ConversionCache:
         if hmac.compare_digest(mac, self._mac(name, payload)):
             return payload
         log.warning(
-            "ONNX conversion cache entry fails its HMAC; ignored and deleted",
+            "ONNX conversion cache entry fails its HMAC (altered, or written under another "
+            "MLOPS_SECRET_KEY); ignored, deleted and converted again",
             extra={"path": str(path)},
         )
         path.unlink(missing_ok=True)
