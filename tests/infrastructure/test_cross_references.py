@@ -208,7 +208,7 @@ def test_every_container_command_is_a_real_mlops_command(overlay: str) -> None:
                 assert ctx.params["port"] == http["containerPort"]
                 assert ctx.params["host"] == "0.0.0.0"
             assert str(ctx.params["config"]) == "/etc/mlops/application.yml"
-    assert seen == {"api", "model-server", "web", "worker", "db upgrade"}
+    assert seen == {"api", "model-server", "web", "worker", "db upgrade", "backup create"}
 
 
 @cache

@@ -164,7 +164,7 @@ def test_each_constraint_rejects_a_bad_object(kind: str, case: int) -> None:
     name, mutate = BAD[kind][case]
     for source in ("Deployment", "CronJob"):
         obj = copy.deepcopy(
-            find(rendered(), source, "api-server" if source == "Deployment" else "postgres-backup")
+            find(rendered(), source, "api-server" if source == "Deployment" else "mlops-backup")
         )
         assert violations(constraint, obj) == []
         mutate(obj)

@@ -1,7 +1,8 @@
 """Who may reach whom, computed from the NetworkPolicies and the Istio
 AuthorizationPolicies of the bundle, against the intended table: the gateway reaches
-the web-facing services, those reach PostgreSQL, Redis and S3, Prometheus reaches
-every platform pod's metrics port, and nothing else."""
+the web-facing services, those reach PostgreSQL, Redis and S3, the backup CronJob
+reaches PostgreSQL and S3, Prometheus reaches every platform pod's metrics port, and
+nothing else."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ INTENDED = (
     | {("gateway", d) for d in ("api-server", "model-server", "web-ui")}
     | {("gateway", d) for d in ("grafana", "prometheus", "alertmanager")}  # monitoring UIs
     | {(a, d) for a in APPS for d in ("postgres", "redis", "s3")}
-    | {("db-migrate", "postgres"), ("postgres-backup", "postgres")}
+    | {("db-migrate", "postgres")}
+    | {("mlops-backup", "postgres"), ("mlops-backup", "s3")}  # mlops backup create, daily
     | {("prometheus", d) for d in APPS | {"alertmanager", "kube-api", "kubelet"}}
     | {("grafana", "prometheus"), ("api-server", "prometheus")}  # dashboards, UI charts
     | {("alertmanager", "s3"), ("alertmanager", "smtp")}  # PagerDuty, Slack, email
