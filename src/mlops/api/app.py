@@ -34,6 +34,7 @@ from mlops.db.schema import schema_status
 from mlops.errors import ConfigError
 from mlops.kv.metrics import register_kv_metrics
 from mlops.observability.metrics import HttpMetrics, PoolCollector, register_process_metrics
+from mlops.scratch import ScratchClaim, claim_scratch
 from mlops.serving.fastpath import PredictFront
 from mlops.serving.fastpath import parse as parse_predict
 from mlops.serving.oip_errors import OipErrorMiddleware
@@ -133,6 +134,8 @@ def create_app(
         )
         # Logged-out tokens past their expiry leave the database (auth/revocation_purge.py).
         purger: RevocationPurger | None = None
+        # Upload temp files: those a killed process left are removed now (scratch.py).
+        scratch: ScratchClaim | None = None
         if "api" in components:
             from mlops.auth.revocation_purge import RevocationPurger
 
@@ -140,6 +143,8 @@ def create_app(
                 sessions=ctx.sessions, interval=settings.revocation_purge_interval_seconds
             )
         try:
+            if "api" in components:
+                scratch = claim_scratch(settings.data_dir)
             # The web UI's pages alone use no database.
             if check_schema and set(components) != {"web"}:
                 ok, detail = await schema_status(ctx.engine)
@@ -204,6 +209,8 @@ def create_app(
             if drift_sampler is not None:
                 await drift_sampler.stop()
             await ctx.close()
+            if scratch is not None:
+                scratch.release()
 
     registry = CollectorRegistry()
     app = PlatformApp(
