@@ -167,6 +167,7 @@ class ShapeResult:
     end: Snapshot
     timeline: list[tuple[float, dict[str, int]]]  # (seconds into the soak, RSS by process)
     load: dict[str, str]
+    rss_before_warmup: dict[str, int] = field(default_factory=dict)
     log_lines: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -344,6 +345,7 @@ def run_shape(platform: Platform, opts: Options, tmp: Path, out: Path, source: s
     creds = prepare(platform, tmp)
     # The first load of a version converts it to ONNX: slow on a busy machine.
     wait_for_version(platform, creds, 1, READY_WITHIN)
+    rss_before_warmup = platform.probe.rss()
     note(f"{platform.shape}: warm-up: alias to 2 and back, then {opts.warmup} s of the load")
     for version in (2, 1):
         move = move_alias(platform, creds, version, 0.0, READY_WITHIN)
@@ -366,7 +368,7 @@ def run_shape(platform: Platform, opts: Options, tmp: Path, out: Path, source: s
     return ShapeResult(
         shape=platform.shape, settings=platform.settings, source=source, routes=results,
         connections={r.name: r.connections for r in routes(opts)}, moves=moves,
-        start=start, end=end, timeline=timeline, load=load,
+        start=start, end=end, timeline=timeline, load=load, rss_before_warmup=rss_before_warmup,
     )  # fmt: skip
 
 

@@ -97,14 +97,15 @@ def shape_section(result: ShapeResult, opts: Options) -> tuple[list[str], bool]:
     lines += ["", "the servers' own count of answers during the soak (/metrics):"]
     lines += [f"  {k}: {b - a:,}" for k, (a, b) in statuses.items() if b != a]
 
-    lines += ["", "RSS, after the warm-up -> end (largest sample every 10 s):"]
+    lines += ["", "RSS, after the warm-up -> end (largest of the samples every 10 s):"]
     rss_growth: dict[str, float] = {}
     for name, first in start.rss.items():
         last = end.rss.get(name, 0)
         top = max([s.get(name, 0) for _, s in result.timeline] + [first, last])
         rss_growth[name] = 100 * (last - first) / first if first else float("inf")
         lines.append(f"  {name}: {first / MIB:.1f} -> {last / MIB:.1f} MiB "
-                     f"({rss_growth[name]:+.1f} %), largest {top / MIB:.1f} MiB")  # fmt: skip
+                     f"({rss_growth[name]:+.1f} %), largest {top / MIB:.1f} MiB; before the "
+                     f"warm-up {result.rss_before_warmup.get(name, 0) / MIB:.1f} MiB")  # fmt: skip
         every_minute = [f"{s.get(name, 0) / MIB:.0f}" for t, s in result.timeline if t % 60 < 5]
         lines.append(f"    at 0, 60, 120... s: {' '.join(every_minute)} MiB")
     lines += [""] + count_changes("table rows, start -> end", start.rows, end.rows)
