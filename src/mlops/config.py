@@ -102,8 +102,10 @@ class Settings(BaseSettings):
     )
     admin_password: SecretStr | None = Field(
         None,
-        description="First admin's password. Development: generated and printed once if unset. "
-        "Staging and production: required and must satisfy the password policy.",
+        description="First admin's password, used while no user exists: `mlops db upgrade` "
+        "(the migration Job), `mlops up` and `mlops api` make the admin with it. Development: "
+        "`mlops up` generates and prints one if unset. Staging and production: `mlops up` "
+        "requires it; wherever given it must satisfy the password policy.",
     )
     access_token_ttl_seconds: int = Field(
         3600, ge=60, le=7 * 24 * 3600, description="Lifetime of a login token."

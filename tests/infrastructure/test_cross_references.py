@@ -283,3 +283,23 @@ def test_gateway_routes_send_each_path_to_the_process_that_serves_it(overlay: st
     for path in ("/", "/models/churn", "/health", "/static/app.js"):
         found = route(app_vs, "GET", path)
         assert found is not None and service_name(found[1]["host"], NAMESPACE) == "web-ui", path
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_migration_job_holds_the_admin_password(overlay: str) -> None:
+    """`mlops db upgrade` makes the first admin; no server pod needs its password."""
+    blue = guide_file_docs("config/kubernetes/api-server-blue.yaml")
+    holders: set[tuple[str, str, str]] = set()
+    for c in containers(rendered(overlay) + blue):
+        for env in c.spec.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef", {})
+            if env["name"] == "MLOPS_ADMIN_PASSWORD" or ref.get("key") == "admin-password":
+                holders.add((c.owner["kind"], c.owner["metadata"]["name"], env["name"]))
+    # Grafana's own admin (a different Secret) is not the platform's.
+    assert holders == {
+        ("Job", "db-migrate", "MLOPS_ADMIN_PASSWORD"),
+        ("Deployment", "grafana", "GF_SECURITY_ADMIN_PASSWORD"),
+    }
+    job = find(rendered(overlay), "Job", "db-migrate")
+    command = " ".join(pod_template(job)["spec"]["containers"][0]["command"])
+    assert "mlops db upgrade" in command

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +13,7 @@ from mlops.cli.common import ConfigOption, console, err_console, fail, run, sett
 from mlops.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mlops.bootstrap import AdminCreated
+    from mlops.bootstrap import AdminCreated, NoAdmin
     from mlops.config import Settings
 
 # What a process serves (mlops.api.app.ALL_COMPONENTS), named here so that importing
@@ -24,8 +25,10 @@ HostOption = Annotated[
 ]
 
 
-async def _prepare(settings: Settings, *, migrate: bool, demo: bool = False) -> AdminCreated | None:
-    from mlops.bootstrap import ensure_first_admin
+async def _prepare(
+    settings: Settings, *, migrate: bool, demo: bool = False
+) -> AdminCreated | NoAdmin | None:
+    from mlops.bootstrap import AdminCreated, ensure_first_admin
     from mlops.context import create_context
     from mlops.db.schema import schema_status, upgrade_database
 
@@ -43,7 +46,7 @@ async def _prepare(settings: Settings, *, migrate: bool, demo: bool = False) -> 
             raise ConfigError(detail)
         admin = await ensure_first_admin(ctx)
         # The first start in development gets the demo model, as if --demo was given.
-        if demo or (admin is not None and settings.is_development):
+        if demo or (isinstance(admin, AdminCreated) and settings.is_development):
             from mlops.registry.demo import register_demo_model
 
             if await register_demo_model(ctx):
@@ -81,8 +84,15 @@ def _serve(
 
 
 def _announce(
-    settings: Settings, host: str, port: int, admin: AdminCreated | None, *, ui: bool = False
+    settings: Settings,
+    host: str,
+    port: int,
+    admin: AdminCreated | NoAdmin | None,
+    *,
+    ui: bool = False,
 ) -> None:
+    from mlops.bootstrap import AdminCreated, NoAdmin
+
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown_host}:{port}"
     if ui:
@@ -90,14 +100,17 @@ def _announce(
         console.print(f"[bold green]Web UI[/]:    [bold]{url}/[/] (sign in as below)")
     console.print(f"[bold green]MLOps platform[/] ({settings.environment}) at [bold]{url}[/]")
     console.print(f"  API docs:  {url}/docs")
-    if admin and admin.generated_password:
+    if isinstance(admin, NoAdmin):
+        # Logged too (JSON lines in production), where an operator looks.
+        logging.getLogger("mlops.bootstrap").warning(admin.hint)
+    if isinstance(admin, AdminCreated) and admin.generated_password:
         console.print(
             f"  First admin [bold]{admin.username}[/] created with password "
             f"[bold yellow]{admin.generated_password}[/]\n"
             "  It is shown only this once: keep it, or change it with "
             "POST /api/v1/users/me/password."
         )
-    elif admin:
+    elif isinstance(admin, AdminCreated):
         console.print(f"  First admin [bold]{admin.username}[/] created from MLOPS_ADMIN_PASSWORD.")
     # Double quotes around the header, so a shell expands $TOKEN when this is pasted.
     console.print(
@@ -112,7 +125,7 @@ def _announce(
     )
 
 
-def _startup_settings(config: Path | None) -> Settings:
+def _startup_settings(config: Path | None, *, creates_admin: bool = False) -> Settings:
     """Settings for a server process, logging configured; exit 2 when they are unsafe."""
     from mlops.bootstrap import check_startup_settings
     from mlops.observability.logs import configure_logging
@@ -120,7 +133,7 @@ def _startup_settings(config: Path | None) -> Settings:
     settings = settings_from(config)
     configure_logging(settings.log_level, json_lines=settings.log_json)
     try:
-        check_startup_settings(settings)
+        check_startup_settings(settings, creates_admin=creates_admin)
     except ConfigError as exc:
         fail(str(exc), 2)
     return settings
@@ -136,7 +149,7 @@ def up(
 ) -> None:
     """Run the whole platform on this machine: migrates the database, creates the first
     admin, then serves the API. Defaults: SQLite, in-process cache, local files."""
-    settings = _startup_settings(config)
+    settings = _startup_settings(config, creates_admin=True)
     admin = run(_prepare(settings, migrate=True, demo=demo))
     _announce(settings, host, port, admin, ui=True)
     # One worker runs beside the API and the model server: jobs need nothing else.
@@ -149,7 +162,8 @@ def api(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
     """Run the API server alone (for Kubernetes). Refuses to start on an old schema:
-    run `mlops db upgrade` first (a one-off Job)."""
+    run `mlops db upgrade` first (a one-off Job), which also makes the first admin from
+    MLOPS_ADMIN_PASSWORD; this process does not need that password."""
     settings = _startup_settings(config)
     _check_shared_state(settings, "the API server")
     admin = run(_prepare(settings, migrate=False))
