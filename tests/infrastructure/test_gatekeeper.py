@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import regorus
 
 from tests.infrastructure.bundle import (
+    ROOT,
     Doc,
     find,
     guide_file_docs,
@@ -169,3 +171,19 @@ def test_each_constraint_rejects_a_bad_object(kind: str, case: int) -> None:
         assert violations(constraint, obj) == []
         mutate(obj)
         assert violations(constraint, obj) != [], (kind, name, source)
+
+
+def test_the_two_pass_commands_name_every_template_and_its_crd() -> None:
+    """docs/kubernetes.md waits for exactly the CRDs the bundle's templates make."""
+    text = (ROOT / "docs" / "kubernetes.md").read_text()
+    section = text.split("### Gatekeeper on a fresh cluster", 1)[1].split("\n## ", 1)[0]
+    shipped = of_kind(rendered(), "ConstraintTemplate")
+    templates = {t["metadata"]["name"] for t in shipped}
+    kinds = {t["spec"]["crd"]["spec"]["names"]["kind"] for t in shipped}
+    assert kinds == set(CONSTRAINT_KINDS)
+    assert set(re.findall(r"constrainttemplate/([a-z0-9]+)", section)) == templates
+    # Gatekeeper names each CRD <template>.constraints.gatekeeper.sh (the kind, lower-case).
+    crds = set(re.findall(r"crd/([a-z0-9]+)\.constraints\.gatekeeper\.sh", section))
+    assert crds == templates == {kind.lower() for kind in kinds}
+    applies = re.findall(r"kubectl apply -f security/gatekeeper-policies\.yaml", section)
+    assert len(applies) == 2
