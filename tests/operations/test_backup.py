@@ -18,6 +18,7 @@ from mlops.backup.create import create_backup
 from mlops.backup.location import open_location
 from mlops.backup.manifest import MANIFEST_KEY, BackupError, Manifest
 from mlops.backup.restore import restore_backup
+from mlops.backup.signature import SIGNATURE_KEY, sign, signing_keys
 from mlops.backup.verify import verify_backup
 from mlops.config import Settings
 from tests.conftest import Platform, bearer, start_platform
@@ -44,6 +45,18 @@ async def _rewrite(
         await store.get_file(key, local)
         local.write_bytes(edit(local.read_bytes()))
         await store.put_file(key, local)
+    finally:
+        await store.close()
+
+
+async def _resign(location: str, settings: Settings, tmp: Path) -> None:
+    """Sign the backup's manifest again with the platform's signing key."""
+    store = open_location(location, settings, must_exist=True)
+    try:
+        manifest, signature = tmp / "manifest", tmp / "signature"
+        await store.get_file(MANIFEST_KEY, manifest)
+        signature.write_bytes(sign(manifest.read_bytes(), signing_keys(settings)[0]))
+        await store.put_file(SIGNATURE_KEY, signature)
     finally:
         await store.close()
 
@@ -140,11 +153,14 @@ async def test_refusals_change_nothing(
         data["schema_revision"] = "9999_from_the_future"
         return json.dumps(data).encode()
 
+    # Signed, as the newer platform that made it would have: only the schema is refused.
     await _rewrite(location, settings, MANIFEST_KEY, tmp_path, future)
+    await _resign(location, settings, tmp_path)
     with pytest.raises(BackupError, match="newer than this platform version knows"):
         await restore_backup(target, location)
     await untouched()
     await _rewrite(location, settings, MANIFEST_KEY, tmp_path, lambda _: original)
+    await _resign(location, settings, tmp_path)
 
     # A corrupt database file and a corrupt object: verify and restore both refuse.
     def flip(raw: bytes) -> bytes:

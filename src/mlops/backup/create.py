@@ -3,7 +3,8 @@
 Consistent during writes: a version's artifact is stored before its row commits
 (registry/versions.py), so every version row in the database snapshot already has
 its object in the store when the objects are copied afterwards. Objects that appear
-later are copied too and are harmless; the manifest is written last.
+later are copied too and are harmless; the manifest's signature (signature.py), then
+the manifest, are written last.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mlops.backup.manifest import (
     StoredFile,
     object_key,
 )
+from mlops.backup.signature import SIGNATURE_KEY, sign, signing_keys
 from mlops.backup.status import record_success, utcnow
 from mlops.config import Settings
 from mlops.context import create_artifact_store
@@ -92,6 +94,7 @@ async def create_backup(
 ) -> tuple[str, Manifest]:
     """Back up the platform the settings name into a new folder under ``dest``."""
     dialect = dialect_of(settings)
+    key = signing_keys(settings)[0]  # before any work: no key, no backup
     started = now or utcnow()
     root = open_location(dest, settings, must_exist=False)
     try:
@@ -126,8 +129,12 @@ async def create_backup(
                 objects=objects,
                 versions=snapshot.versions,
             )
+            raw = manifest.to_json()
+            signature_file = workdir / SIGNATURE_KEY
+            signature_file.write_bytes(sign(raw, key))
+            await target.put_file(SIGNATURE_KEY, signature_file)
             manifest_file = workdir / MANIFEST_KEY
-            manifest_file.write_bytes(manifest.to_json())
+            manifest_file.write_bytes(raw)
             await target.put_file(MANIFEST_KEY, manifest_file)
     finally:
         await source.close()

@@ -17,6 +17,7 @@ from mlops.backup import postgres, sqlite
 from mlops.backup.database import DIALECT_NAMES, dialect_of
 from mlops.backup.location import find_backup
 from mlops.backup.manifest import BackupError, Manifest, object_key
+from mlops.backup.signature import signing_keys
 from mlops.backup.verify import fetch_and_verify, known_revisions
 from mlops.config import Settings
 from mlops.context import create_artifact_store
@@ -66,12 +67,13 @@ async def _forget_caches(settings: Settings) -> None:
 
 async def restore_backup(settings: Settings, source: str, *, force: bool = False) -> Restored:
     dialect = dialect_of(settings)
+    keys = signing_keys(settings)
     location, backup = await find_backup(source, settings)
     store = create_artifact_store(settings)
     try:
         with tempfile.TemporaryDirectory(prefix="mlops-restore-") as tmp:
             workdir = Path(tmp)
-            manifest = await fetch_and_verify(backup, workdir)
+            manifest = await fetch_and_verify(backup, workdir, keys)
             _check_shape(manifest, dialect)
             if not force:
                 await _check_empty(settings, dialect, store)

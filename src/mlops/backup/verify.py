@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from mlops.backup import postgres, sqlite
@@ -11,6 +12,7 @@ from mlops.backup.database import DIALECT_NAMES
 from mlops.backup.files import sha256_of
 from mlops.backup.location import find_backup
 from mlops.backup.manifest import MANIFEST_KEY, BackupError, Manifest, object_key
+from mlops.backup.signature import SIGNATURE_KEY, check, signing_keys
 from mlops.config import Settings
 from mlops.storage import ArtifactStore, ObjectNotFound
 
@@ -48,15 +50,26 @@ def check_schema(manifest: Manifest) -> None:
         )
 
 
-async def fetch_and_verify(store: ArtifactStore, workdir: Path) -> Manifest:
+async def _signature(store: ArtifactStore, workdir: Path) -> bytes | None:
+    try:
+        await store.get_file(SIGNATURE_KEY, workdir / SIGNATURE_KEY)
+    except ObjectNotFound:
+        return None
+    return (workdir / SIGNATURE_KEY).read_bytes()
+
+
+async def fetch_and_verify(store: ArtifactStore, workdir: Path, keys: Sequence[str]) -> Manifest:
     """Download the backup into ``workdir`` (database file, ``objects/<sha256>``) and
-    check every byte against the manifest; return the manifest."""
+    check its manifest's signature under ``keys``, then every byte against the
+    manifest; return the manifest."""
     manifest_file = workdir / MANIFEST_KEY
     try:
         await store.get_file(MANIFEST_KEY, manifest_file)
     except ObjectNotFound:
         raise BackupError(f"no {MANIFEST_KEY}: not a backup, or an unfinished one") from None
-    manifest = Manifest.from_json(manifest_file.read_bytes())
+    raw = manifest_file.read_bytes()
+    check(raw, await _signature(store, workdir), keys)  # before anything in it is believed
+    manifest = Manifest.from_json(raw)
     if manifest.dialect not in DIALECT_NAMES:
         raise BackupError(f"the manifest names an unknown database {manifest.dialect!r}")
     check_schema(manifest)
@@ -89,9 +102,10 @@ async def fetch_and_verify(store: ArtifactStore, workdir: Path) -> Manifest:
 
 async def verify_backup(settings: Settings, source: str) -> tuple[str, Manifest]:
     """Check the backup at ``source`` (or the latest under it) without restoring it."""
+    keys = signing_keys(settings)
     location, store = await find_backup(source, settings)
     try:
         with tempfile.TemporaryDirectory(prefix="mlops-verify-") as tmp:
-            return location, await fetch_and_verify(store, Path(tmp))
+            return location, await fetch_and_verify(store, Path(tmp), keys)
     finally:
         await store.close()
