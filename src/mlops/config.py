@@ -174,6 +174,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         2 * 1024**3, ge=1024, le=64 * 1024**3, description="Largest model file accepted (bytes)."
     )
+    upload_validation_memory_mb: int = Field(
+        2048,
+        ge=512,
+        le=1024 * 1024,
+        description="Address space (RLIMIT_AS, MiB) of the separate process that validates an "
+        "uploaded model; beyond it the upload is a 422 naming the limit.",
+    )
+    upload_validation_timeout_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="Wall-clock limit of an upload's validation process; it is killed after "
+        "this long and the upload is a 422 naming the limit.",
+    )
     default_model: str | None = Field(
         None,
         description="Model served by POST /api/v1/models/predict until an admin sets one with "

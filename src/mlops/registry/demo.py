@@ -14,6 +14,7 @@ from mlops.context import PlatformContext
 from mlops.db.session import transaction
 from mlops.modelformats import build_demo_model
 from mlops.registry import aliases, defaults, service, versions
+from mlops.registry.sandbox import UploadSandbox
 from mlops.registry.schemas import VersionMetadata
 from mlops.registry.uploads import ReceivedFile
 
@@ -52,6 +53,7 @@ async def register_demo_model(ctx: PlatformContext) -> bool:
                 params={"random_state": 42},
             ),
             actor=ACTOR,
+            sandbox=UploadSandbox.of(ctx.settings),
         )
     async with transaction(ctx.sessions) as session:
         await aliases.set_alias(

@@ -23,6 +23,7 @@ from mlops.db.paging import Page
 from mlops.errors import BadRequest, Forbidden, Invalid
 from mlops.registry import aliases as alias_service
 from mlops.registry import defaults, service, versions
+from mlops.registry.sandbox import UploadSandbox
 from mlops.registry.schemas import (
     NAME_PATTERN,
     AliasEventRead,
@@ -205,6 +206,7 @@ async def upload_version(
                 upload=upload,
                 metadata=metadata,
                 actor=editor.username,
+                sandbox=UploadSandbox.of(ctx.settings),
             )
             await reference.attach(model=model, version=row, actor=editor.username)
     finally:

@@ -3,7 +3,8 @@
 Registering a version takes three steps so that no database transaction is held
 open during slow work, and a failure at any step leaves nothing behind:
 
-1. validate the uploaded file (load it and predict on a sample) on a thread;
+1. validate the uploaded file (load it, predict on a sample, convert it to ONNX and
+   compare) in a separate process under memory and time limits (``sandbox``);
 2. put it in the artifact store under a key made from ids;
 3. in one short transaction, take the next version number (``UPDATE ... RETURNING``
    locks the model row, so concurrent uploads never share a number), insert the
@@ -12,10 +13,9 @@ open during slow work, and a failure at any step leaves nothing behind:
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path, PurePath
+from pathlib import PurePath
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,9 +25,10 @@ from mlops.db.paging import Page, fetch_object_page
 from mlops.db.session import run_post_commit
 from mlops.errors import Conflict, NotFound
 from mlops.kv import KeyValueStore
-from mlops.modelformats import ModelInfo, inspect_model, load_runtime
+from mlops.modelformats import ModelInfo
 from mlops.registry.events import notify_after_commit
 from mlops.registry.models import ModelAlias, ModelVersion, RegisteredModel
+from mlops.registry.sandbox import UploadSandbox
 from mlops.registry.schemas import Lineage, VersionMetadata, VersionRead
 from mlops.registry.service import require_model
 from mlops.registry.uploads import ReceivedFile
@@ -35,17 +36,6 @@ from mlops.storage import ArtifactStore
 
 READY = "ready"
 ARCHIVED = "archived"
-
-
-def inspect_and_plan(path: Path, filename: str) -> ModelInfo:
-    """Validate the file, and record which runtime will serve it: onnxruntime when the
-    conversion agrees with the library on a sample, else the library itself."""
-    info = inspect_model(path, filename)
-    runtime = load_runtime(path, info)
-    details = {**info.details, "serving_runtime": runtime.name}
-    if runtime.fallback_reason:
-        details["serving_runtime_note"] = runtime.fallback_reason
-    return info.model_copy(update={"details": details})
 
 
 def storage_key(model_id: int, info: ModelInfo, filename: str) -> str:
@@ -62,11 +52,13 @@ async def register_version(
     upload: ReceivedFile,
     metadata: VersionMetadata,
     actor: str,
+    sandbox: UploadSandbox,
 ) -> tuple[RegisteredModel, ModelVersion]:
-    """Validate, store and record a new version; the upload's temp file is the caller's."""
+    """Validate (in ``sandbox``), store and record a new version; the upload's temp file
+    is the caller's."""
     async with sessions() as session:
         model_id = (await require_model(session=session, name=model_name)).id
-    info = await asyncio.to_thread(inspect_and_plan, upload.path, upload.filename)
+    info = await sandbox.inspect(upload.path, upload.filename)
     key = storage_key(model_id, info, upload.filename)
     await store.put_file(key, upload.path)
     committed = False
