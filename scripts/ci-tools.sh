@@ -3,7 +3,8 @@
 # podman (builds and runs the image), mmdebstrap (makes its base: no container
 # registry is reachable here), kubectl (kustomize builds), and prometheus and
 # prometheus-alertmanager (promtool, amtool and both servers: tests/monitoring), and
-# chromium (the web UI's Playwright tests, tests/web: never `playwright install`). Then build the base
+# chromium (the web UI's Playwright tests, tests/web: never `playwright install`), and
+# haproxy (the load balancer of the drain drill, tests/drills). Then build the base
 # image localhost/debian-python:bookworm-slim once and keep it (podman's own storage is
 # the cache, plus the tarball under $MLOPS_CI_CACHE). Safe to run again; quick when
 # everything is there.
@@ -27,7 +28,7 @@ apt_install() {
 need=()
 for tool in podman:podman buildah:buildah mmdebstrap:mmdebstrap runc:runc \
   newuidmap:uidmap fuse-overlayfs:fuse-overlayfs slirp4netns:slirp4netns catatonit:catatonit \
-  promtool:prometheus amtool:prometheus-alertmanager chromium:chromium; do
+  promtool:prometheus amtool:prometheus-alertmanager chromium:chromium haproxy:haproxy; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 [ -e /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)

@@ -1,5 +1,5 @@
 """System tools that some tests drive (chromium, podman, kubectl, checkov, promtool,
-amtool, prometheus, alertmanager), installed by ``scripts/ci-tools.sh`` as root.
+amtool, prometheus, alertmanager, haproxy), installed by ``scripts/ci-tools.sh`` as root.
 
 Where one is missing, the tests that need it fail in CI (``CI`` set), so a missing
 install step never passes unnoticed, and are skipped elsewhere with the reason and how
