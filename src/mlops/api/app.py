@@ -183,7 +183,7 @@ def create_app(
             if "workers" in components:
                 from mlops.workers.process import WorkerProcess
 
-                worker = WorkerProcess(settings, ctx.store, app.state.job_metrics)
+                worker = WorkerProcess(settings, ctx.store, app.state.job_metrics, ctx.kv)
                 await worker.start()
             # Everything loaded so far lives as long as the process: keep it out of the
             # cyclic collector, whose full passes otherwise pause every request for

@@ -18,8 +18,10 @@ from mlops.workers.locations import INPUT_PREFIXES, Location, parse_location
 from mlops.workers.metrics import JobMetrics
 from mlops.workers.models import Job
 from mlops.workers.objects import ObjectAccess
-from mlops.workers.queue import OnComplete
+from mlops.workers.queue import Lease, OnComplete
 from mlops.workers.runtimes import RuntimeCache, VersionFile
+
+KEEP_VERSIONS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +48,35 @@ class StepContext:
     work_dir: Path
     metrics: JobMetrics | None = None
     _inputs: dict[int, tuple[Path, bool]] = field(default_factory=dict)
+    _versions: dict[tuple[int, int], VersionFile] = field(default_factory=dict)
 
     async def job(self, job_id: int) -> Job:
         async with self.sessions() as session:
             return await session.get_one(Job, job_id)
 
+    async def job_of(self, lease: Lease) -> Job:
+        """The leased task's job: as its claim read it (the fields a step uses were
+        final by then; a cancel is seen by the heartbeat), else from the database."""
+        if lease.job is not None:
+            return lease.job
+        return await self.job(lease.job_id)
+
     async def version_file(self, job: Job) -> VersionFile:
         """The version the job resolved at submission, archived since or not: a job
-        scores with what it was given."""
+        scores with what it was given. Kept per version: a version's file, format and
+        signature never change, and versions are archived, never deleted."""
+        if job.model_id is None or job.version is None:
+            return await self._read_version(job)  # its model is gone: a clear error
+        key = (job.model_id, job.version)
+        cached = self._versions.get(key)
+        if cached is None:
+            cached = await self._read_version(job)
+            if len(self._versions) >= KEEP_VERSIONS:
+                self._versions.clear()
+            self._versions[key] = cached
+        return cached
+
+    async def _read_version(self, job: Job) -> VersionFile:
         async with self.sessions() as session:
             row = await session.scalar(
                 select(ModelVersion)

@@ -1,9 +1,14 @@
 """The worker loop: claim a task, run it with a heartbeat, record the outcome.
 
 ``run_once()`` does one task (or reports there was none); ``run()`` repeats it until
-``stop()``. On stop the worker claims nothing more and lets the task in hand finish
-within ``grace`` seconds; past that it aborts the task at its next batch and gives it
-back to the queue, so another worker takes it at once.
+``stop()``, recording each outcome and claiming the next task in one transaction. An
+idle worker waits ``poll_seconds`` or until ``wake()`` (a job was submitted:
+``mlops.workers.wakeup``). On stop the worker claims nothing more and lets the task in
+hand finish within ``grace`` seconds; past that it aborts the task at its next batch
+and gives it back to the queue, so another worker takes it at once.
+
+The steps (pyarrow, numpy) are imported on the first task, in a thread: a process that
+runs a worker beside the API or the model server does not pay for them at start.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from collections.abc import Awaitable, Callable
 
 from mlops.workers import queue as q
 from mlops.workers.context import LeaseLost, StepContext, StepDone
+from mlops.workers.drift.gauges import REFRESH_SECONDS, DriftGauges
 from mlops.workers.errors import InputError
-from mlops.workers.jobs import batch_predict, drift
+from mlops.workers.jobs.names import BATCH_PREDICT, DRIFT, shard_prefix
 from mlops.workers.metrics import JobMetrics
 from mlops.workers.queue import Finished, JobQueue, Lease
 
@@ -30,6 +36,17 @@ Step = Callable[[StepContext, Lease, threading.Event], Awaitable[StepDone]]
 DEPTH_EVERY_SECONDS = 5.0
 SWEEP_EVERY_SECONDS = 60.0
 SCHEDULE_EVERY_SECONDS = 10.0
+
+
+def default_steps() -> dict[tuple[str, str], Step]:
+    from mlops.workers.jobs import batch_predict, drift
+
+    return {
+        (BATCH_PREDICT, "plan"): batch_predict.plan,
+        (BATCH_PREDICT, "shard"): batch_predict.shard,
+        (BATCH_PREDICT, "assemble"): batch_predict.assemble,
+        (DRIFT, DRIFT): drift.run,
+    }
 
 
 def new_worker_id() -> str:
@@ -47,6 +64,7 @@ class Worker:
         grace_seconds: float,
         drift_interval_seconds: float = 3600.0,
         steps: dict[tuple[str, str], Step] | None = None,
+        announce: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.queue = queue
         self.context = context
@@ -54,50 +72,94 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.grace_seconds = grace_seconds
         self.drift_interval_seconds = drift_interval_seconds
-        self.steps: dict[tuple[str, str], Step] = steps or {
-            (batch_predict.TYPE, "plan"): batch_predict.plan,
-            (batch_predict.TYPE, "shard"): batch_predict.shard,
-            (batch_predict.TYPE, "assemble"): batch_predict.assemble,
-            (drift.TYPE, drift.TYPE): drift.run,
-        }
+        self.steps = steps
+        self.announce = announce  # tells other idle workers that tasks were queued
+        self.drift_gauges = DriftGauges(metrics)
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._following: Lease | None = None  # claimed with the last task's outcome
         self._depth_at = 0.0
         self._swept_at = 0.0
         self._scheduled_at = 0.0
+        self._gauges_at = 0.0
         self.tasks_done = 0
+        self.idle = asyncio.Event()  # set while waiting for work
+        self.idle_polls = 0  # idle waits that ended by the poll interval, not a wake-up
 
-    async def run_once(self) -> bool:
-        """Claim and run one task; False when there was none."""
-        lease, finished = await self.queue.claim()
+    async def run_once(self, *, chain: bool = False) -> bool:
+        """Claim and run one task; False when there was none. ``chain``: claim the next
+        task in the transaction that records this one's outcome (``run()`` does)."""
+        if self._following is not None:
+            lease: Lease | None = self._following
+            finished: list[Finished] = []
+            self._following = None
+        else:
+            lease, finished = await self.queue.claim()
         self._count(finished)
         if lease is None:
             return False
         if lease.attempt > 1:
             self.metrics.retries.labels(lease.job_type).inc()
-        await self._execute(lease)
+        await self._execute(lease, chain=chain)
         self.tasks_done += 1
         return True
 
+    def wake(self) -> None:
+        """Look for work now (a job was queued), not at the next poll."""
+        self._wake.set()
+
     async def run(self) -> None:
         """Work until ``stop()``; database outages are logged and waited out."""
-        while not self._stopping.is_set():
-            worked = False
-            try:
-                await self.update_depth(force=False)
-                if time.monotonic() - self._scheduled_at > SCHEDULE_EVERY_SECONDS:
-                    self._scheduled_at = time.monotonic()
-                    await self.queue.enqueue_due(
-                        drift.TYPE, self.drift_interval_seconds, drift.TYPE
-                    )
-                if time.monotonic() - self._swept_at > SWEEP_EVERY_SECONDS:
-                    self._swept_at = time.monotonic()
-                    await self.sweep()
-                worked = await self.run_once()
-            except Exception:
-                log.exception("worker loop error; trying again shortly")
-            if not worked and not self._stopping.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+        try:
+            while not self._stopping.is_set():
+                worked = False
+                # Cleared before looking: a wake-up from now on ends the next wait.
+                self._wake.clear()
+                try:
+                    await self._housekeeping()
+                    worked = await self.run_once(chain=True)
+                except Exception:
+                    log.exception("worker loop error; trying again shortly")
+                if not worked and not self._stopping.is_set():
+                    await self._idle()
+        finally:
+            following, self._following = self._following, None
+            if following is not None:
+                with contextlib.suppress(Exception):
+                    await self.queue.release(following)
+
+    async def _idle(self) -> None:
+        """Wait for a wake-up, the stop, or the next poll."""
+        stop = asyncio.ensure_future(self._stopping.wait())
+        wake = asyncio.ensure_future(self._wake.wait())
+        self.idle.set()
+        try:
+            done, _ = await asyncio.wait(
+                {stop, wake}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                self.idle_polls += 1
+        finally:
+            self.idle.clear()
+            stop.cancel()
+            wake.cancel()
+
+    async def _housekeeping(self) -> None:
+        await self.update_depth(force=False)
+        now = time.monotonic()
+        if now - self._scheduled_at > SCHEDULE_EVERY_SECONDS:
+            self._scheduled_at = now
+            await self.queue.enqueue_due(DRIFT, self.drift_interval_seconds, DRIFT)
+        if now - self._gauges_at > REFRESH_SECONDS:
+            await self.refresh_drift_gauges()
+        if now - self._swept_at > SWEEP_EVERY_SECONDS:
+            self._swept_at = now
+            await self.sweep()
+
+    async def refresh_drift_gauges(self) -> None:
+        """The drift gauges from the latest stored reports (the same in every worker)."""
+        self._gauges_at = time.monotonic()
+        await self.drift_gauges.refresh(self.queue.sessions)
 
     async def sweep(self) -> int:
         """Delete the shard files of ended jobs that still have them; how many jobs."""
@@ -117,7 +179,7 @@ class Worker:
             return
         self._depth_at = now
         depth = await self.queue.depth()
-        for job_type in {batch_predict.TYPE, "drift", *depth}:
+        for job_type in {BATCH_PREDICT, DRIFT, *depth}:
             self.metrics.queue_depth.labels(job_type).set(depth.get(job_type, 0))
 
     def _count(self, finished: list[Finished] | Finished | None) -> None:
@@ -144,7 +206,10 @@ class Worker:
             if not alive:
                 abort.set()
 
-    async def _execute(self, lease: Lease) -> None:
+    async def _execute(self, lease: Lease, *, chain: bool = False) -> None:
+        if self.steps is None:
+            # In a thread: the import takes a while, and the loop may be serving requests.
+            self.steps = await asyncio.to_thread(default_steps)
         step = self.steps.get((lease.job_type, lease.kind))
         abort = threading.Event()
         beat = asyncio.create_task(self._heartbeat(lease, abort))
@@ -171,7 +236,7 @@ class Worker:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-        await self._record(lease, outcome)
+        await self._record(lease, outcome, chain=chain)
 
     async def _run_step(
         self, step: Step | None, lease: Lease, abort: threading.Event
@@ -183,7 +248,9 @@ class Worker:
         except Exception as exc:
             return exc
 
-    async def _record(self, lease: Lease, outcome: StepDone | BaseException) -> None:
+    async def _record(
+        self, lease: Lease, outcome: StepDone | BaseException, *, chain: bool = False
+    ) -> None:
         if isinstance(outcome, LeaseLost):
             log.info("lease lost; leaving the task", extra={"job": lease.job_id})
             await self._clean_if_closed(lease.job_id)
@@ -200,10 +267,25 @@ class Worker:
             if finished is not None:
                 await self._clean_if_closed(lease.job_id)
             return
-        done, finished = await self.queue.complete(
-            lease, rows=outcome.rows, on_complete=outcome.apply
-        )
+        if chain and not self._stopping.is_set():
+            completion = await self.queue.complete_and_claim(
+                lease, rows=outcome.rows, on_complete=outcome.apply
+            )
+            done, finished = completion.done, completion.finished
+            self._following = completion.following
+            self._count(completion.abandoned)
+        else:
+            done, finished = await self.queue.complete(
+                lease, rows=outcome.rows, on_complete=outcome.apply
+            )
         self._count(finished)
+        if done and lease.kind == "plan" and finished is None and self.announce is not None:
+            await self.announce()  # its shards are queued: idle workers may help
+        if done and lease.job_type == DRIFT:
+            try:
+                await self.refresh_drift_gauges()
+            except Exception:
+                log.warning("could not refresh the drift gauges", exc_info=True)
         if not done:
             await self._clean_if_closed(lease.job_id)
             return
@@ -221,7 +303,7 @@ class Worker:
 
     async def _remove_files(self, job_id: int) -> bool:
         try:
-            await self.context.objects.delete_prefix(batch_predict.shard_prefix(job_id))
+            await self.context.objects.delete_prefix(shard_prefix(job_id))
             await self.queue.mark_swept(job_id)
         except Exception:
             log.warning("could not delete a job's shard files", exc_info=True)

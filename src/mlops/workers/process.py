@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 
 from mlops.config import Settings
+from mlops.kv import KeyValueStore
 from mlops.storage import ArtifactStore
 from mlops.workers.context import StepContext
 from mlops.workers.db import create_worker_engine, worker_sessions
@@ -17,12 +19,21 @@ from mlops.workers.metrics import JobMetrics
 from mlops.workers.objects import ObjectAccess
 from mlops.workers.queue import JobQueue
 from mlops.workers.runtimes import RuntimeCache
+from mlops.workers.wakeup import WakeListener, announce
 
 log = logging.getLogger("mlops.workers")
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings, store: ArtifactStore, metrics: JobMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ArtifactStore,
+        metrics: JobMetrics,
+        kv: KeyValueStore | None = None,
+    ) -> None:
+        """``kv``: the platform's key-value store, whose pub/sub wakes the worker when a
+        job is queued (without it the worker finds work at its polls alone)."""
         self.worker_id = new_worker_id()
         self._engine = create_worker_engine(settings)
         sessions = worker_sessions(self._engine)
@@ -50,11 +61,15 @@ class WorkerProcess:
             poll_seconds=settings.worker_poll_seconds,
             grace_seconds=settings.worker_grace_seconds,
             drift_interval_seconds=settings.drift_interval_seconds,
+            announce=functools.partial(announce, kv) if kv is not None else None,
         )
+        self.listener = WakeListener(kv, self.worker.wake) if kv is not None else None
         self._grace = settings.worker_grace_seconds
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.listener is not None:
+            self.listener.start()
         self._task = asyncio.create_task(self.worker.run(), name="worker")
         log.info("worker started", extra={"worker": self.worker_id})
 
@@ -68,7 +83,10 @@ class WorkerProcess:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        if self.listener is not None:
+            await self.listener.stop()
         await self._objects.close()
+        await self.queue.close()
         await self._engine.dispose()
         shutil.rmtree(self._work_dir, ignore_errors=True)
         log.info("worker stopped", extra={"worker": self.worker_id})

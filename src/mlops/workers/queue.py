@@ -11,17 +11,28 @@ content whoever computes it.
 On PostgreSQL the claim reads with ``FOR UPDATE SKIP LOCKED`` (concurrent workers take
 different tasks without waiting); on SQLite the workers' ``BEGIN IMMEDIATE``
 serialises claims (see ``mlops.workers.db``).
+
+Each operation is one transaction written as a plain function of a synchronous
+session. On SQLite it runs whole in a thread on a synchronous connection, so the write
+lock is held for the statements alone: through the async driver every statement is a
+round trip through the event loop, and a busy loop (the API beside the worker in
+``mlops up``) kept the lock for tens of milliseconds while the API's writes slept in
+SQLite's busy handler. On PostgreSQL it runs on the async session (``run_sync``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import ColumnElement, Update, and_, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from mlops.db.base import utcnow
 from mlops.workers.models import DriftReference, Job, JobSchedule, JobTask
@@ -41,7 +52,8 @@ MAX_BACKOFF_SECONDS = 300.0
 
 Clock = Callable[[], datetime]
 # Runs inside the completing transaction, with the job row locked.
-OnComplete = Callable[[AsyncSession, Job, JobTask], Awaitable[None]]
+OnComplete = Callable[[Session, Job, JobTask], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,8 @@ class Lease:
     row_end: int | None
     byte_start: int | None
     byte_end: int | None
+    # The job's row as the claim read it (detached): its steps need not read it again.
+    job: Job | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,17 @@ class Finished:
     job_type: str
     status: str
     seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A task completed (``done``; False when its lease was lost) and the next one
+    claimed in the same transaction (``following``, None when there is none)."""
+
+    done: bool
+    finished: Finished | None
+    following: Lease | None
+    abandoned: list[Finished]
 
 
 class JobQueue:
@@ -88,6 +113,34 @@ class JobQueue:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self._clock = clock
+        self._sync_engine: Engine | None = None
+        self._sync: sessionmaker[Session] | None = None
+        engine = sessions.kw.get("bind")
+        if isinstance(engine, AsyncEngine) and engine.dialect.name == "sqlite":
+            from mlops.workers.db import create_sync_worker_engine
+
+            self._sync_engine = create_sync_worker_engine(engine.url)
+            self._sync = sessionmaker(self._sync_engine, expire_on_commit=False)
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
+    async def close(self) -> None:
+        if self._sync_engine is not None:
+            await asyncio.to_thread(self._sync_engine.dispose)
+
+    async def _run(self, transaction: Callable[[Session], T]) -> T:
+        """``transaction`` in one database transaction (see the module's docstring)."""
+        if self._sync is not None:
+            return await asyncio.to_thread(self._run_here, self._sync, transaction)
+        async with self._sessions() as session, session.begin():
+            return await session.run_sync(transaction)
+
+    @staticmethod
+    def _run_here(sessions: sessionmaker[Session], transaction: Callable[[Session], T]) -> T:
+        with sessions() as session, session.begin():
+            return transaction(session)
 
     def _expiry(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.lease_seconds)
@@ -95,57 +148,70 @@ class JobQueue:
     async def claim(self) -> tuple[Lease | None, list[Finished]]:
         """The next task to run, leased to this worker, or ``None``; and the jobs that
         failed because a task's lease expired once too often."""
+        return await self._run(lambda session: self._claim_in(session, holding_a_job=False))
+
+    def _claim_in(
+        self, session: Session, *, holding_a_job: bool
+    ) -> tuple[Lease | None, list[Finished]]:
+        """Claim inside ``session``'s transaction. ``holding_a_job``: the transaction
+        already locked a job row (a completion); then another job's row is only taken
+        when free (SKIP LOCKED), so that two workers each completing a task and claiming
+        a task of the other's job cannot deadlock: the claim is left to the next call."""
         finished: list[Finished] = []
         while True:
-            async with self._sessions() as session, session.begin():
-                now = self._clock()
-                ready = or_(
-                    and_(JobTask.status == QUEUED, JobTask.available_at <= now),
-                    and_(JobTask.status == RUNNING, JobTask.lease_expires_at < now),
+            now = self._clock()
+            ready = or_(
+                and_(JobTask.status == QUEUED, JobTask.available_at <= now),
+                and_(JobTask.status == RUNNING, JobTask.lease_expires_at < now),
+            )
+            task = session.scalar(
+                select(JobTask)
+                .where(ready)
+                .order_by(JobTask.job_id, JobTask.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if task is None:
+                return None, finished
+            job = session.scalar(
+                select(Job).where(Job.id == task.job_id).with_for_update(skip_locked=holding_a_job)
+            )
+            if job is None:
+                return None, finished  # locked by another worker's transaction
+            if task.status == RUNNING and task.attempts >= self.max_attempts:
+                # Its worker died (or stalled) on every attempt: stop retrying.
+                message = (
+                    f"{describe(task)} was abandoned {task.attempts} times (its worker "
+                    "stopped answering: killed, out of memory, or node lost)"
                 )
-                task = await session.scalar(
-                    select(JobTask)
-                    .where(ready)
-                    .order_by(JobTask.job_id, JobTask.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-                if task is None:
-                    return None, finished
-                job = await session.get_one(Job, task.job_id, with_for_update=True)
-                if task.status == RUNNING and task.attempts >= self.max_attempts:
-                    # Its worker died (or stalled) on every attempt: stop retrying.
-                    message = (
-                        f"{describe(task)} was abandoned {task.attempts} times (its worker "
-                        "stopped answering: killed, out of memory, or node lost)"
-                    )
-                    finished.append(await _fail_job(session, job, task, message, now))
-                    continue
-                task.status = RUNNING
-                task.attempts += 1
-                task.lease_owner = self.worker_id
-                task.lease_token = uuid.uuid4().hex
-                task.lease_expires_at = self._expiry(now)
-                job.attempts += 1
-                if job.status == QUEUED:
-                    job.status = RUNNING
-                    job.started_at = now
-                return (
-                    Lease(
-                        task_id=task.id,
-                        job_id=job.id,
-                        job_type=job.type,
-                        kind=task.kind,
-                        index=task.index,
-                        token=task.lease_token,
-                        attempt=task.attempts,
-                        row_start=task.row_start,
-                        row_end=task.row_end,
-                        byte_start=task.byte_start,
-                        byte_end=task.byte_end,
-                    ),
-                    finished,
-                )
+                finished.append(_fail_job(session, job, task, message, now))
+                continue
+            task.status = RUNNING
+            task.attempts += 1
+            task.lease_owner = self.worker_id
+            task.lease_token = uuid.uuid4().hex
+            task.lease_expires_at = self._expiry(now)
+            job.attempts += 1
+            if job.status == QUEUED:
+                job.status = RUNNING
+                job.started_at = now
+            return (
+                Lease(
+                    task_id=task.id,
+                    job_id=job.id,
+                    job_type=job.type,
+                    kind=task.kind,
+                    index=task.index,
+                    token=task.lease_token,
+                    attempt=task.attempts,
+                    row_start=task.row_start,
+                    row_end=task.row_end,
+                    byte_start=task.byte_start,
+                    byte_end=task.byte_end,
+                    job=job,
+                ),
+                finished,
+            )
 
     def _mine(self, lease: Lease) -> list[ColumnElement[bool]]:
         return [
@@ -156,13 +222,16 @@ class JobQueue:
 
     async def heartbeat(self, lease: Lease) -> bool:
         """Extend the lease; False when it is lost (expired and taken, or cancelled)."""
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
+
+        def beat(session: Session) -> bool:
+            result = session.execute(
                 update(JobTask)
                 .where(*self._mine(lease))
                 .values(lease_expires_at=self._expiry(self._clock()))
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        return await self._run(beat)
 
     async def complete(
         self, lease: Lease, *, rows: int | None, on_complete: OnComplete | None = None
@@ -170,24 +239,45 @@ class JobQueue:
         """Mark the task done and run ``on_complete`` in the same transaction, with the
         job row locked (two last shards finishing at once must not both, or neither,
         queue the assembly). (False, None) when the lease was lost: nothing changed."""
+        return await self._run(lambda session: self._complete_in(session, lease, rows, on_complete))
+
+    async def complete_and_claim(
+        self, lease: Lease, *, rows: int | None, on_complete: OnComplete | None = None
+    ) -> Completion:
+        """``complete``, then claim the next task in the same transaction: one commit
+        (and on SQLite one turn of the write lock) per task instead of two."""
+
+        def both(session: Session) -> Completion:
+            done, finished = self._complete_in(session, lease, rows, on_complete)
+            following, abandoned = self._claim_in(session, holding_a_job=done)
+            return Completion(done, finished, following, abandoned)
+
+        return await self._run(both)
+
+    def _complete_in(
+        self,
+        session: Session,
+        lease: Lease,
+        rows: int | None,
+        on_complete: OnComplete | None,
+    ) -> tuple[bool, Finished | None]:
         # Locks in the claim's order (the task, then its job), so they cannot deadlock.
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                update(JobTask)
-                .where(*self._mine(lease))
-                .values(status=DONE, rows=rows, lease_expires_at=None, lease_token=None)
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                return False, None
-            job = await session.get_one(Job, lease.job_id, with_for_update=True)
-            task = await session.get_one(JobTask, lease.task_id)
-            before = job.status
-            if on_complete is not None:
-                await on_complete(session, job, task)
-            if job.status in FINAL_JOB_STATES and before not in FINAL_JOB_STATES:
-                job.finished_at = self._clock()
-                return True, _finished(job)
-            return True, None
+        result = session.execute(
+            update(JobTask)
+            .where(*self._mine(lease))
+            .values(status=DONE, rows=rows, lease_expires_at=None, lease_token=None)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False, None
+        job = session.get_one(Job, lease.job_id, with_for_update=True)
+        task = session.get_one(JobTask, lease.task_id)
+        before = job.status
+        if on_complete is not None:
+            on_complete(session, job, task)
+        if job.status in FINAL_JOB_STATES and before not in FINAL_JOB_STATES:
+            job.finished_at = self._clock()
+            return True, _finished(job)
+        return True, None
 
     async def retry_or_fail(
         self, lease: Lease, error: str, *, retryable: bool
@@ -195,12 +285,13 @@ class JobQueue:
         """After a failed attempt: queue the task again after a backoff, or (not
         retryable, or out of attempts) fail the job naming the task and the error.
         Returns (whether it will be retried, the job if it failed now)."""
-        async with self._sessions() as session, session.begin():
+
+        def record(session: Session) -> tuple[bool, Finished | None]:
             now = self._clock()
-            task = await session.scalar(select(JobTask).where(*self._mine(lease)).with_for_update())
+            task = session.scalar(select(JobTask).where(*self._mine(lease)).with_for_update())
             if task is None:
                 return False, None
-            job = await session.get_one(Job, lease.job_id, with_for_update=True)
+            job = session.get_one(Job, lease.job_id, with_for_update=True)
             if retryable and task.attempts < self.max_attempts:
                 delay = min(self.backoff_seconds * 2 ** (task.attempts - 1), MAX_BACKOFF_SECONDS)
                 task.status = QUEUED
@@ -211,12 +302,15 @@ class JobQueue:
                 return True, None
             attempts = f" after {task.attempts} attempts" if retryable else ""
             message = f"{describe(task)} failed{attempts}: {error}"
-            return False, await _fail_job(session, job, task, message, now)
+            return False, _fail_job(session, job, task, message, now)
+
+        return await self._run(record)
 
     async def release(self, lease: Lease) -> None:
         """Give the task back at once (the worker is stopping); the attempt does not count."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(
+
+        def give_back(session: Session) -> None:
+            session.execute(
                 update(JobTask)
                 .where(*self._mine(lease))
                 .values(
@@ -228,12 +322,15 @@ class JobQueue:
                 )
             )
 
+        await self._run(give_back)
+
     async def unswept_jobs(self, limit: int = 20) -> list[int]:
         """Ended jobs whose shard files may remain (their worker died before deleting
         them); ended a lease ago at least, so no late writer is still at work."""
-        async with self._sessions() as session:
+
+        def read(session: Session) -> list[int]:
             before = self._clock() - timedelta(seconds=self.lease_seconds)
-            ids = await session.scalars(
+            ids = session.scalars(
                 select(Job.id)
                 .where(
                     Job.status.in_(FINAL_JOB_STATES),
@@ -245,19 +342,24 @@ class JobQueue:
             )
             return list(ids)
 
+        return await self._run(read)
+
     async def mark_swept(self, job_id: int) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
+        def mark(session: Session) -> None:
+            session.execute(
                 update(Job).where(Job.id == job_id).values(files_removed_at=self._clock())
             )
+
+        await self._run(mark)
 
     async def enqueue_due(self, name: str, interval_seconds: float, job_type: str) -> int | None:
         """Queue a ``job_type`` job when schedule ``name`` is due, and move the schedule on
         (one worker wins: the schedule's row is locked). The id of the job queued, if any;
         none while nothing is monitored."""
-        async with self._sessions() as session, session.begin():
+
+        def enqueue(session: Session) -> int | None:
             now = self._clock()
-            schedule = await session.get(JobSchedule, name, with_for_update=True)
+            schedule = session.get(JobSchedule, name, with_for_update=True)
             if schedule is None:
                 # The first run is one interval after the first worker starts.
                 session.add(
@@ -267,20 +369,25 @@ class JobQueue:
             if schedule.next_run_at > now:
                 return None
             schedule.next_run_at = now + timedelta(seconds=interval_seconds)
-            if await session.scalar(select(func.count()).select_from(DriftReference)) == 0:
+            if session.scalar(select(func.count()).select_from(DriftReference)) == 0:
                 return None
-            return await add_job(session, job_type=job_type, actor="system", model=None)
+            return new_job(session, job_type=job_type, actor="system", model=None)
+
+        return await self._run(enqueue)
 
     async def job_status(self, job_id: int) -> str | None:
-        async with self._sessions() as session:
-            status: str | None = await session.scalar(select(Job.status).where(Job.id == job_id))
+        def read(session: Session) -> str | None:
+            status: str | None = session.scalar(select(Job.status).where(Job.id == job_id))
             return status
+
+        return await self._run(read)
 
     async def depth(self) -> dict[str, int]:
         """Tasks waiting to run (queued, or whose worker was lost), by job type."""
-        async with self._sessions() as session:
+
+        def read(session: Session) -> dict[str, int]:
             now = self._clock()
-            rows = await session.execute(
+            rows = session.execute(
                 select(Job.type, func.count())
                 .select_from(JobTask)
                 .join(Job, Job.id == JobTask.job_id)
@@ -294,10 +401,10 @@ class JobQueue:
             )
             return {str(kind): int(count) for kind, count in rows}
 
+        return await self._run(read)
 
-async def add_job(
-    session: AsyncSession, *, job_type: str, actor: str, model: tuple[int, str] | None
-) -> int:
+
+def new_job(session: Session, *, job_type: str, actor: str, model: tuple[int, str] | None) -> int:
     """A job of one task (``job_type`` names the task too), queued now."""
     job = Job(
         type=job_type,
@@ -312,10 +419,19 @@ async def add_job(
         created_by=actor,
     )
     session.add(job)
-    await session.flush()
+    session.flush()
     session.add(JobTask(job_id=job.id, kind=job_type, index=0, status=QUEUED, attempts=0))
-    await session.flush()
+    session.flush()
     return job.id
+
+
+async def add_job(
+    session: AsyncSession, *, job_type: str, actor: str, model: tuple[int, str] | None
+) -> int:
+    """``new_job`` in an API request's session."""
+    return await session.run_sync(
+        lambda sync: new_job(sync, job_type=job_type, actor=actor, model=model)
+    )
 
 
 def describe(task: JobTask) -> str:
@@ -331,24 +447,26 @@ def _finished(job: Job) -> Finished:
     return Finished(job.id, job.type, job.status, seconds)
 
 
-async def _fail_job(
-    session: AsyncSession, job: Job, task: JobTask, message: str, now: datetime
-) -> Finished:
+def _fail_job(session: Session, job: Job, task: JobTask, message: str, now: datetime) -> Finished:
     task.status = FAILED
     task.last_error = message[:4000]
     task.lease_token = None
     task.lease_expires_at = None
-    await cancel_open_tasks(session, job.id)
+    session.execute(_cancel_open(job.id))
     job.status = FAILED
     job.error = message[:4000]
     job.finished_at = now
     return _finished(job)
 
 
-async def cancel_open_tasks(session: AsyncSession, job_id: int) -> None:
-    """No task of the job may be claimed again."""
-    await session.execute(
+def _cancel_open(job_id: int) -> Update:
+    return (
         update(JobTask)
         .where(JobTask.job_id == job_id, JobTask.status.in_(OPEN_TASK_STATES))
         .values(status=CANCELLED, lease_token=None, lease_expires_at=None)
     )
+
+
+async def cancel_open_tasks(session: AsyncSession, job_id: int) -> None:
+    """No task of the job may be claimed again."""
+    await session.execute(_cancel_open(job_id))

@@ -17,9 +17,10 @@ from mlops.registry.schemas import NAME_PATTERN
 from mlops.storage import ObjectNotFound
 from mlops.workers import service
 from mlops.workers.datasets import receive_dataset
-from mlops.workers.jobs.batch_predict import shard_prefix
+from mlops.workers.jobs.names import shard_prefix
 from mlops.workers.objects import ObjectAccess
 from mlops.workers.schemas import DatasetRead, JobCreate, JobList, JobRead, JobStatus
+from mlops.workers.wakeup import announce_after_commit
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(*AUTHENTICATED))
 JobId = Annotated[int, Path(ge=1, le=2**62)]
@@ -52,6 +53,7 @@ async def submit_job(
         )
     finally:
         await objects.close()
+    announce_after_commit(session, ctx.kv)
     return service.job_read(job)
 
 

@@ -38,6 +38,10 @@ class RuntimeCache:
         self._loaded: OrderedDict[str, Runtime] = OrderedDict()
         self._lock = asyncio.Lock()
 
+    def loaded(self, version: VersionFile) -> Runtime | None:
+        """The version's runtime if it is loaded already (no wait, no load)."""
+        return self._loaded.get(version.sha256)
+
     async def get(self, version: VersionFile) -> Runtime:
         async with self._lock:
             runtime = self._loaded.get(version.sha256)

@@ -15,7 +15,7 @@ from mlops.db.paging import Page, fetch_object_page
 from mlops.errors import Conflict, Invalid, NotFound
 from mlops.registry import aliases, versions
 from mlops.registry import service as registry
-from mlops.workers.jobs.batch_predict import default_output
+from mlops.workers.jobs.names import default_output
 from mlops.workers.locations import format_of, parse_location
 from mlops.workers.models import Job, JobTask
 from mlops.workers.objects import ObjectAccess

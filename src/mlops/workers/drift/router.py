@@ -17,10 +17,11 @@ from mlops.workers import service as jobs
 from mlops.workers.datasets import receive_dataset
 from mlops.workers.drift import service
 from mlops.workers.drift.schemas import DriftRead, ReferenceRead, ReferenceSet
-from mlops.workers.jobs import drift
+from mlops.workers.jobs.names import DRIFT
 from mlops.workers.objects import ObjectAccess
 from mlops.workers.queue import add_job
 from mlops.workers.schemas import JobRead
+from mlops.workers.wakeup import announce_after_commit
 
 router = APIRouter(prefix="/api/v1", tags=["drift"], responses=error_responses(*AUTHENTICATED))
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN, description="Model name.")]
@@ -118,10 +119,13 @@ async def get_drift(
     status_code=status.HTTP_202_ACCEPTED,
     responses=error_responses(403, 404, 422),
 )
-async def run_drift(name: ModelName, editor: EditorPrincipal, session: SessionDep) -> JobRead:
+async def run_drift(
+    name: ModelName, editor: EditorPrincipal, session: SessionDep, ctx: ContextDep
+) -> JobRead:
     """Queue a drift report of the model's monitored versions now (a worker runs it)."""
     model = await registry.require_model(session=session, name=name)
     job_id = await add_job(
-        session, job_type=drift.TYPE, actor=editor.username, model=(model.id, model.name)
+        session, job_type=DRIFT, actor=editor.username, model=(model.id, model.name)
     )
+    announce_after_commit(session, ctx.kv)
     return jobs.job_read(await jobs.require_job(session=session, job_id=job_id))

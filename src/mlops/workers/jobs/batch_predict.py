@@ -20,14 +20,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from mlops.db.base import utcnow
 from mlops.modelformats import Runtime, sample_input
 from mlops.workers.context import StepContext, StepDone, check_abort
 from mlops.workers.errors import InputError
+from mlops.workers.jobs.names import BATCH_PREDICT, shard_key
 from mlops.workers.locations import Location
 from mlops.workers.models import Job, JobTask
+from mlops.workers.objects import publish_local, temp_beside
 from mlops.workers.queue import DONE, QUEUED, SUCCEEDED, Lease
 from mlops.workers.runtimes import VersionFile
 from mlops.workers.tables import (
@@ -42,21 +44,8 @@ from mlops.workers.tables import (
 )
 from mlops.workers.writers import open_writer
 
-TYPE = "batch_predict"
+TYPE = BATCH_PREDICT
 BATCH_ROWS = 65_536
-OUTPUT_EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
-
-
-def shard_prefix(job_id: int) -> str:
-    return f"jobs/{job_id}/shards/"
-
-
-def shard_key(job_id: int, index: int) -> str:
-    return f"{shard_prefix(job_id)}{index:06d}.parquet"
-
-
-def default_output(job_id: int, fmt: str) -> str:
-    return f"jobs/{job_id}/output.{OUTPUT_EXTENSIONS[fmt]}"
 
 
 def _new_task(job: Job, kind: str, index: int, shard: ShardRange | None = None) -> JobTask:
@@ -75,18 +64,30 @@ def _new_task(job: Job, kind: str, index: int, shard: ShardRange | None = None) 
 
 
 async def plan(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDone:
-    job = await ctx.job(lease.job_id)
+    job = await ctx.job_of(lease)
     version = await ctx.version_file(job)
     path = await ctx.input_file(job)
     check_abort(abort)
     shard_rows = int(job.options.get("shard_rows", 100_000))
     features = feature_columns(version.signature)
     assert job.format is not None
-    result = await asyncio.to_thread(plan_input, path, job.format, features, shard_rows)
-    if len(result.shards) == 1:
-        return await _whole(ctx, job, version, path, result, lease, abort)
+    probabilities = _probabilities(job, version)  # refused before any work
+    runtime = ctx.runtimes.loaded(version)
+    if runtime is not None:
+        # The model is loaded: plan, and score a job of one shard, in one thread call.
+        whole = Whole(ctx, job, version, runtime, probabilities, lease.token)
+        result, rows = await asyncio.to_thread(whole.plan_and_score, path, shard_rows, abort)
+        if rows is not None:
+            return await whole.done(result, rows)
+    else:
+        result = await asyncio.to_thread(plan_input, path, job.format, features, shard_rows)
+        if len(result.shards) == 1:
+            runtime = await ctx.runtimes.get(version)
+            whole = Whole(ctx, job, version, runtime, probabilities, lease.token)
+            rows = await asyncio.to_thread(whole.score, path, result, abort)
+            return await whole.done(result, rows)
 
-    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
+    def apply(session: Session, job: Job, task: JobTask) -> None:
         job.rows_total = result.rows
         job.shards_total = len(result.shards)
         job.result = {**job.result, "has_id": result.has_id, "id_type": result.id_type}
@@ -139,48 +140,94 @@ def _score(
     return rows
 
 
-async def _whole(
-    ctx: StepContext,
-    job: Job,
-    version: VersionFile,
-    path: Path,
-    plan: Plan,
-    lease: Lease,
-    abort: threading.Event,
-) -> StepDone:
-    """A job of one shard is scored and written by its plan step: no shard file, no
-    assembly (what makes many small jobs cheap). The output is written atomically."""
-    runtime = await ctx.runtimes.get(version)
-    layout = Layout(
-        fmt=job.format or "csv",
-        features=feature_columns(version.signature),
-        has_id=plan.has_id,
-        id_type=plan.id_type,
-        allow_missing=version.format in MISSING_OK_FORMATS,
-        input_dtype=version.signature.input_dtype,
-    )
-    probabilities = _probabilities(job, version)
-    assert job.output_uri is not None
-    out = ctx.work_dir / f"job-{job.id}-output-{lease.token}.{layout.fmt}"
-    try:
-        rows = await asyncio.to_thread(
-            _score, path, layout, plan.shards[0], runtime, probabilities, out, abort, layout.fmt
+class Whole:
+    """A job of one shard, scored and written by its plan step: no shard file, no
+    assembly (what makes many small jobs cheap). The output is written atomically;
+    into a local store directly (a temp file beside it, renamed), else through ``put``."""
+
+    def __init__(
+        self,
+        ctx: StepContext,
+        job: Job,
+        version: VersionFile,
+        runtime: Runtime,
+        probabilities: bool,
+        token: str,
+    ) -> None:
+        assert job.output_uri is not None and job.format is not None
+        self._ctx = ctx
+        self._job = job
+        self._version = version
+        self._runtime = runtime
+        self._probabilities = probabilities
+        self._token = token
+        self._output = ctx.location(job.output_uri)
+        self._put_later = False
+
+    def plan_and_score(
+        self, path: Path, shard_rows: int, abort: threading.Event
+    ) -> tuple[Plan, int | None]:
+        """(the plan, the rows written, or None when the input needs several shards)."""
+        assert self._job.format is not None
+        features = feature_columns(self._version.signature)
+        result = plan_input(path, self._job.format, features, shard_rows)
+        if len(result.shards) != 1:
+            return result, None
+        return result, self.score(path, result, abort)
+
+    def score(self, path: Path, plan: Plan, abort: threading.Event) -> int:
+        """Score and write the output (blocking: runs in a thread)."""
+        layout = Layout(
+            fmt=self._job.format or "csv",
+            features=feature_columns(self._version.signature),
+            has_id=plan.has_id,
+            id_type=plan.id_type,
+            allow_missing=self._version.format in MISSING_OK_FORMATS,
+            input_dtype=self._version.signature.input_dtype,
         )
-        check_abort(abort)
-        await ctx.objects.put(ctx.location(job.output_uri), out)
-    finally:
-        with contextlib.suppress(OSError):
-            out.unlink()
-    ctx.forget_inputs(keep=None)
+        target = self._ctx.objects.local_target(self._output)
+        if target is None:
+            self._ctx.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            out = self._work_file(layout.fmt)
+        else:
+            out = temp_beside(target, self._token)
+        try:
+            rows = _score(
+                path, layout, plan.shards[0], self._runtime, self._probabilities, out, abort,
+                layout.fmt,
+            )  # fmt: skip
+            check_abort(abort)
+            if target is not None:
+                publish_local(out, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                out.unlink()
+            raise
+        self._put_later = target is None
+        return rows
 
-    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
-        job.rows_total = job.rows_done = rows
-        job.shards_total = job.shards_done = 1
-        job.status = SUCCEEDED
-        job.result = {**job.result, "has_id": plan.has_id, "output_rows": rows}
-        job.files_removed_at = utcnow()  # it wrote none
+    def _work_file(self, fmt: str) -> Path:
+        return self._ctx.work_dir / f"job-{self._job.id}-output-{self._token}.{fmt}"
 
-    return StepDone(apply, rows, shard_files=False)
+    async def done(self, plan: Plan, rows: int) -> StepDone:
+        """Store the output (when not written in place) and record the job's end."""
+        if self._put_later:
+            out = self._work_file(self._job.format or "csv")
+            try:
+                await self._ctx.objects.put(self._output, out)
+            finally:
+                with contextlib.suppress(OSError):
+                    out.unlink()
+        self._ctx.forget_inputs(keep=None)
+
+        def apply(session: Session, job: Job, task: JobTask) -> None:
+            job.rows_total = job.rows_done = rows
+            job.shards_total = job.shards_done = 1
+            job.status = SUCCEEDED
+            job.result = {**job.result, "has_id": plan.has_id, "output_rows": rows}
+            job.files_removed_at = utcnow()  # it wrote none
+
+        return StepDone(apply, rows, shard_files=False)
 
 
 def _probabilities(job: Job, version: VersionFile) -> bool:
@@ -191,7 +238,7 @@ def _probabilities(job: Job, version: VersionFile) -> bool:
 
 
 async def shard(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDone:
-    job = await ctx.job(lease.job_id)
+    job = await ctx.job_of(lease)
     version = await ctx.version_file(job)
     runtime = await ctx.runtimes.get(version)
     path = await ctx.input_file(job)
@@ -211,10 +258,10 @@ async def shard(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepD
         with contextlib.suppress(OSError):
             out.unlink()
 
-    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
+    def apply(session: Session, job: Job, task: JobTask) -> None:
         job.rows_done += rows
         job.shards_done += 1
-        left = await session.scalar(
+        left = session.scalar(
             select(func.count())
             .select_from(JobTask)
             .where(JobTask.job_id == job.id, JobTask.kind == "shard", JobTask.status != DONE)
@@ -260,7 +307,7 @@ def _concatenate(shards: list[Path], out: Path, fmt: str, schema: pa.Schema | No
 
 
 async def assemble(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDone:
-    job = await ctx.job(lease.job_id)
+    job = await ctx.job_of(lease)
     assert job.format is not None
     ctx.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     downloads: list[Path] = []
@@ -302,7 +349,7 @@ async def assemble(ctx: StepContext, lease: Lease, abort: threading.Event) -> St
                 path.unlink()
     ctx.forget_inputs(keep=None)
 
-    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
+    def apply(session: Session, job: Job, task: JobTask) -> None:
         job.status = SUCCEEDED
         job.result = {**job.result, "output_rows": rows}
 

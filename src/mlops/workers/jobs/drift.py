@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from mlops.db.base import utcnow
 from mlops.modelformats import Signature
@@ -30,13 +30,14 @@ from mlops.serving.sampling import samples_prefix
 from mlops.workers.context import StepContext, StepDone, check_abort
 from mlops.workers.drift.data import read_reference, read_samples
 from mlops.workers.drift.stats import DRIFT_PSI, compare, profile
+from mlops.workers.jobs.names import DRIFT
 from mlops.workers.locations import Location
 from mlops.workers.models import DriftReference, DriftReport, Job, JobTask
 from mlops.workers.queue import SUCCEEDED, Lease
 from mlops.workers.runtimes import VersionFile
 from mlops.workers.tables import feature_columns
 
-TYPE = "drift"
+TYPE = DRIFT
 MIN_SAMPLES = 100
 WINDOW_SECONDS = 24 * 3600
 RETENTION_SECONDS = 7 * 24 * 3600
@@ -181,7 +182,7 @@ def _report(
 
 
 async def run(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDone:
-    job = await ctx.job(lease.job_id)
+    job = await ctx.job_of(lease)
     reports: list[DriftReport] = []
     profiles: dict[tuple[int, int], dict[str, Any]] = {}
     for target in await _targets(ctx, job):
@@ -191,24 +192,17 @@ async def run(ctx: StepContext, lease: Lease, abort: threading.Event) -> StepDon
             reference = await _profile(ctx, target, job.id)
             profiles[(target.model_id, target.version.version)] = reference
         x, predictions = await _samples(ctx, target, job.id)
-        report = _report(target, reference, x, predictions)
-        reports.append(report)
-        if ctx.metrics is not None and report.status != "insufficient_data":
-            labels = (target.version.model, str(target.version.version))
-            for name, result in report.features.items():
-                if result["psi"] is not None:
-                    ctx.metrics.feature_drift.labels(*labels, name).set(result["psi"])
-            if report.prediction_psi is not None:
-                ctx.metrics.prediction_drift.labels(*labels).set(report.prediction_psi)
+        reports.append(_report(target, reference, x, predictions))
+        # The gauges follow from the stored reports (drift/gauges.py), in every worker.
 
-    async def apply(session: AsyncSession, job: Job, task: JobTask) -> None:
+    def apply(session: Session, job: Job, task: JobTask) -> None:
         for (model_id, number), computed in profiles.items():
-            version_id = await session.scalar(
+            version_id = session.scalar(
                 select(ModelVersion.id).where(
                     ModelVersion.model_id == model_id, ModelVersion.version == number
                 )
             )
-            reference = await session.get(DriftReference, version_id)
+            reference = session.get(DriftReference, version_id)
             if reference is not None:
                 reference.profile = computed
         session.add_all(reports)
