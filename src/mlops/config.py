@@ -92,10 +92,10 @@ class Settings(BaseSettings):
     secret_key_previous: SecretStr | None = Field(
         None,
         description="Verify-only signing keys, comma-separated, each at least 32 bytes: "
-        "login tokens and browser sessions signed with one are still accepted, while new "
-        "ones are signed with MLOPS_SECRET_KEY. Rotating, set the old key here and remove "
-        "it one MLOPS_ACCESS_TOKEN_TTL_SECONDS after every process has the new key "
-        "(docs/runbooks/operations.md).",
+        "login tokens, browser sessions and backup manifests signed with one are still "
+        "accepted, while new ones are signed with MLOPS_SECRET_KEY. Rotating, set the old "
+        "key here and remove it one MLOPS_ACCESS_TOKEN_TTL_SECONDS after every process has "
+        "the new key (docs/runbooks/operations.md).",
     )
     admin_username: str = Field(
         "admin", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,62}$", description="First admin's name."
