@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -133,8 +134,10 @@ def crafted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-def _sandbox_children() -> list[int]:
-    """This process's children running the validator (or a test's stand-in for it)."""
+def _sandbox_children(parent: int | None = None) -> list[int]:
+    """The children of ``parent`` (this process) running the validator (or a test's
+    stand-in for it), zombies left out."""
+    parent = os.getpid() if parent is None else parent
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -144,8 +147,8 @@ def _sandbox_children() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and (b"sandbox" in cmdline):
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == parent and state != "Z" and b"sandbox" in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -309,6 +312,43 @@ async def test_the_validator_cannot_open_a_connection(tmp_path: Path) -> None:
     assert refused.value.code == "validation_forbidden"
     assert "network use (socket.__new__) is not allowed" in refused.value.message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+_API_PROCESS = """
+import asyncio, sys
+from pathlib import Path
+from mlops.registry.sandbox import SandboxLimits, UploadSandbox
+asyncio.run(UploadSandbox(SandboxLimits(2048, 3600)).inspect(Path(sys.argv[1]), "hang.onnx"))
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_the_validator_dies_with_the_api_process(
+    crafted: dict[str, Path], tmp_path: Path
+) -> None:
+    """An API process SIGKILLed mid-validation leaves no validator running (its time
+    limit died with it), even one that would never end."""
+    hang = tmp_path / "hang.onnx"
+    shutil.copy(crafted["hang"], hang)
+    api = await asyncio.create_subprocess_exec(sys.executable, "-c", _API_PROCESS, str(hang))
+    try:
+        await _eventually(lambda: bool(_sandbox_children(api.pid)), "the validator started")
+        (validator,) = _sandbox_children(api.pid)
+    finally:
+        api.kill()
+        await api.wait()
+    try:
+        await _eventually(lambda: not _running(validator), "the orphaned validator ended")
+    finally:
+        if _running(validator):  # the test failed: leave no process behind
+            os.kill(validator, signal.SIGKILL)
 
 
 _CAN_UNSHARE = """

@@ -7,7 +7,7 @@ server's threads, with:
 
 - an address-space limit (``RLIMIT_AS``, ``MLOPS_UPLOAD_VALIDATION_MEMORY_MB``);
 - a wall-clock limit (``MLOPS_UPLOAD_VALIDATION_TIMEOUT_SECONDS``), after which its
-  whole process group is killed;
+  whole process group is killed; it is killed too if the API process dies;
 - no network: a network namespace of its own where the kernel allows one (unshare),
   and always an audit hook, set before any model library loads, that refuses sockets
   and new processes (native code could bypass the hook alone; see
@@ -125,7 +125,12 @@ class UploadSandbox:
 
     async def _run(self, path: Path, filename: str, workdir: Path) -> ChildResult:
         limit = self.limits.memory_bytes
-        request = {"path": str(path), "filename": filename, "memory_bytes": limit}
+        request = {
+            "path": str(path),
+            "filename": filename,
+            "memory_bytes": limit,
+            "parent_pid": os.getpid(),
+        }
         process = await asyncio.create_subprocess_exec(
             self.python,
             *PYTHON_FLAGS,

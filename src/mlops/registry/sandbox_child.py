@@ -2,8 +2,8 @@
 sample, convert it to ONNX and compare, under limits, and report what was found.
 
 Run by ``sandbox.UploadSandbox`` as ``python -I -B -m mlops.registry.sandbox_child``.
-It reads one JSON request on stdin (``path``, ``filename``, ``memory_bytes``) and
-writes one JSON envelope to the stdout it was started with:
+It reads one JSON request on stdin (``path``, ``filename``, ``memory_bytes``,
+``parent_pid``) and writes one JSON envelope to the stdout it was started with:
 
 - ``{"ok": <ModelInfo>}``: accepted, with the runtime that will serve it;
 - ``{"refused": {"type", "code", "message"}}``: a ``PlatformError`` the API re-raises
@@ -27,6 +27,7 @@ import json
 import os
 import re
 import resource
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ MAX_REQUEST_BYTES = 1 << 16
 # unshare(2) flags: a user namespace lets an unprivileged process make a network one.
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 # Audit events (docs.python.org/3/library/audit_events.html) refused in the child.
 NETWORK_EVENTS = frozenset(
     {
@@ -93,6 +95,20 @@ def leave_network() -> bool:
     except OSError:
         return False
     return any(libc.unshare(flags) == 0 for flags in (CLONE_NEWUSER | CLONE_NEWNET, CLONE_NEWNET))
+
+
+def die_with(parent_pid: int) -> None:
+    """Be killed when the API process that started this one dies (SIGKILL, the OOM
+    killer): the validator runs in a session of its own, so nothing else would stop a
+    hung one, and the time limit died with the parent. (The signal follows the thread
+    that started this process: the API's event loop, which lives as long as it does.)"""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux
+    if os.getppid() != parent_pid:  # it died before prctl took effect
+        os._exit(1)
 
 
 def confine(memory_bytes: int) -> bool:
@@ -189,6 +205,7 @@ def take_stdout() -> IO[bytes]:
 def main(inspect: Inspect = inspect_and_plan) -> int:
     answer = take_stdout()
     request = json.loads(sys.stdin.buffer.read(MAX_REQUEST_BYTES))
+    die_with(int(request["parent_pid"]))
     isolated = confine(int(request["memory_bytes"]))
     envelope = run(inspect, Path(request["path"]), str(request["filename"]))
     envelope.update(vm_peak_kib=vm_peak_kib(), own_network_namespace=isolated)
