@@ -521,3 +521,21 @@ def test_the_timeout_message_names_the_limit() -> None:
     error = sandbox.validation_timeout("m.onnx", SandboxLimits(2048, 1.5))
     assert (error.status_code, error.code) == (422, "validation_timeout")
     assert "took longer than 1.5 s (MLOPS_UPLOAD_VALIDATION_TIMEOUT_SECONDS)" in error.message
+
+
+async def test_the_platforms_own_demo_file_is_judged_as_the_sandbox_would(
+    tmp_path: Path,
+) -> None:
+    # The demo model, trained at first start, skips the sandbox (nobody chose its bytes);
+    # the in-process answer must be the one a sandboxed upload of it would get.
+    from mlops.modelformats import build_demo_model
+    from mlops.registry.sandbox import OwnFileInspector
+
+    path = build_demo_model(tmp_path)
+    in_process = await OwnFileInspector().inspect(path, path.name)
+    sandboxed = await UploadSandbox(SandboxLimits(memory_mb=2048, timeout_seconds=120)).inspect(
+        path, path.name
+    )
+    assert in_process.format == "skops"
+    assert in_process.details["serving_runtime"] == "onnxruntime"
+    assert in_process == sandboxed

@@ -14,7 +14,7 @@ from mlops.context import PlatformContext
 from mlops.db.session import transaction
 from mlops.modelformats import build_demo_model
 from mlops.registry import aliases, defaults, service, versions
-from mlops.registry.sandbox import UploadSandbox
+from mlops.registry.sandbox import OwnFileInspector
 from mlops.registry.schemas import VersionMetadata
 from mlops.registry.uploads import ReceivedFile
 
@@ -53,7 +53,8 @@ async def register_demo_model(ctx: PlatformContext) -> bool:
                 params={"random_state": 42},
             ),
             actor=ACTOR,
-            sandbox=UploadSandbox.of(ctx.settings),
+            # Built above by the platform itself: nothing to sandbox.
+            sandbox=OwnFileInspector(),
         )
     async with transaction(ctx.sessions) as session:
         await aliases.set_alias(

@@ -28,7 +28,7 @@ from mlops.kv import KeyValueStore
 from mlops.modelformats import ModelInfo
 from mlops.registry.events import notify_after_commit
 from mlops.registry.models import ModelAlias, ModelVersion, RegisteredModel
-from mlops.registry.sandbox import UploadSandbox
+from mlops.registry.sandbox import OwnFileInspector, UploadSandbox
 from mlops.registry.schemas import Lineage, VersionMetadata, VersionRead
 from mlops.registry.service import require_model
 from mlops.registry.uploads import ReceivedFile
@@ -52,7 +52,7 @@ async def register_version(
     upload: ReceivedFile,
     metadata: VersionMetadata,
     actor: str,
-    sandbox: UploadSandbox,
+    sandbox: UploadSandbox | OwnFileInspector,
 ) -> tuple[RegisteredModel, ModelVersion]:
     """Validate (in ``sandbox``), store and record a new version; the upload's temp file
     is the caller's."""
