@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, select, text
 
+from mlops.backup.location import open_location
 from mlops.config import Settings, sync_database_url
 from mlops.context import create_artifact_store
 from mlops.db.models import Base
@@ -46,3 +49,18 @@ async def objects(settings: Settings) -> dict[str, str]:
     finally:
         await store.close()
     return found
+
+
+async def rewrite_backup_file(
+    location: str, settings: Settings, key: str, tmp: Path, edit: Callable[[bytes], bytes]
+) -> None:
+    """Replace one file of a backup with ``edit`` of its bytes, as an attacker or a
+    damaged disk would."""
+    store = open_location(location, settings, must_exist=True)
+    try:
+        local = tmp / "edit"
+        await store.get_file(key, local)
+        local.write_bytes(edit(local.read_bytes()))
+        await store.put_file(key, local)
+    finally:
+        await store.close()

@@ -23,7 +23,7 @@ from mlops.backup.verify import verify_backup
 from mlops.config import Settings
 from tests.conftest import Platform, bearer, start_platform
 from tests.operations.journey import populate, predictions
-from tests.operations.state import objects, rows
+from tests.operations.state import objects, rewrite_backup_file, rows
 from tests.registry.helpers import upload
 
 SettingsMaker = Callable[..., Settings]
@@ -34,19 +34,6 @@ async def _populated(settings: Settings, model_files: dict[str, Path]) -> dict[s
         secrets = await populate(platform, model_files)
         secrets["predictions"] = await predictions(platform, await platform.login())
     return secrets
-
-
-async def _rewrite(
-    location: str, settings: Settings, key: str, tmp: Path, edit: Callable[[bytes], bytes]
-) -> None:
-    store = open_location(location, settings, must_exist=True)
-    try:
-        local = tmp / "edit"
-        await store.get_file(key, local)
-        local.write_bytes(edit(local.read_bytes()))
-        await store.put_file(key, local)
-    finally:
-        await store.close()
 
 
 async def _resign(location: str, settings: Settings, tmp: Path) -> None:
@@ -154,12 +141,12 @@ async def test_refusals_change_nothing(
         return json.dumps(data).encode()
 
     # Signed, as the newer platform that made it would have: only the schema is refused.
-    await _rewrite(location, settings, MANIFEST_KEY, tmp_path, future)
+    await rewrite_backup_file(location, settings, MANIFEST_KEY, tmp_path, future)
     await _resign(location, settings, tmp_path)
     with pytest.raises(BackupError, match="newer than this platform version knows"):
         await restore_backup(target, location)
     await untouched()
-    await _rewrite(location, settings, MANIFEST_KEY, tmp_path, lambda _: original)
+    await rewrite_backup_file(location, settings, MANIFEST_KEY, tmp_path, lambda _: original)
     await _resign(location, settings, tmp_path)
 
     # A corrupt database file and a corrupt object: verify and restore both refuse.
@@ -168,13 +155,13 @@ async def test_refusals_change_nothing(
         return raw[:middle] + bytes([raw[middle] ^ 0xFF]) + raw[middle + 1 :]
 
     for key in (manifest.database.key, f"objects/{manifest.objects[0].sha256}"):
-        await _rewrite(location, settings, key, tmp_path, flip)
+        await rewrite_backup_file(location, settings, key, tmp_path, flip)
         with pytest.raises(BackupError, match="corrupt"):
             await verify_backup(settings, location)
         with pytest.raises(BackupError, match="corrupt"):
             await restore_backup(target, location)
         await untouched()
-        await _rewrite(location, settings, key, tmp_path, flip)  # flipped back
+        await rewrite_backup_file(location, settings, key, tmp_path, flip)  # flipped back
     await verify_backup(settings, location)
 
     # An unfinished backup (no manifest): never restored.

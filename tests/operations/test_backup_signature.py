@@ -20,7 +20,7 @@ from mlops.backup.signature import SIGNATURE_KEY
 from mlops.backup.verify import verify_backup
 from mlops.config import Settings
 from tests.conftest import SECRET_KEY
-from tests.operations.state import objects, rows
+from tests.operations.state import objects, rewrite_backup_file, rows
 
 SettingsMaker = Callable[..., Settings]
 NEW = "n" * 40 + "-the-new-signing-key"
@@ -32,19 +32,6 @@ def rows_or_none(settings: Settings) -> object:
         return rows(settings)
     except (OperationalError, ProgrammingError):
         return None
-
-
-async def _edit(
-    location: str, settings: Settings, key: str, tmp: Path, edit: Callable[[bytes], bytes]
-) -> None:
-    store = open_location(location, settings, must_exist=True)
-    try:
-        local = tmp / "edit"
-        await store.get_file(key, local)
-        local.write_bytes(edit(local.read_bytes()))
-        await store.put_file(key, local)
-    finally:
-        await store.close()
 
 
 async def _refused(settings: Settings, target: Settings, location: str, match: str) -> None:
@@ -81,9 +68,9 @@ async def test_a_tampered_or_unsigned_manifest_is_refused(
         data["counts"]["users"] += 1
         return json.dumps(data, indent=2, sort_keys=True).encode()
 
-    await _edit(location, settings, MANIFEST_KEY, tmp_path, plant)
+    await rewrite_backup_file(location, settings, MANIFEST_KEY, tmp_path, plant)
     await _refused(settings, target, location, "altered after the backup was made")
-    await _edit(location, settings, MANIFEST_KEY, tmp_path, lambda _: original)
+    await rewrite_backup_file(location, settings, MANIFEST_KEY, tmp_path, lambda _: original)
     await verify_backup(settings, location)
 
     store = open_location(location, settings, must_exist=True)
