@@ -56,23 +56,22 @@ def running_up(
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"mlops up exited with {process.returncode}: {log.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mlops up did not answer: {log.read_text()}")
-            time.sleep(0.2)
+    with answering(process, url, log, what="mlops up", timeout=timeout):
         match = re.search(r"created with password (\S+)", log.read_text())
         if match is None:
             raise RuntimeError(f"no admin password in the output: {log.read_text()}")
         yield LiveServer(url, match.group(1), process)
+
+
+@contextmanager
+def answering(
+    process: subprocess.Popen[bytes], url: str, log: Path, *, what: str, timeout: float
+) -> Iterator[None]:
+    """Wait until ``process`` answers ``url``/health (its log in the error when it exits
+    or takes longer than ``timeout``); SIGTERM it at the end, then kill it if it hangs."""
+    try:
+        wait_answering(process, f"{url}/health", log, what=what, timeout=timeout)
+        yield
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -80,3 +79,22 @@ def running_up(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def wait_answering(
+    process: subprocess.Popen[bytes], url: str, log: Path, *, what: str, timeout: float
+) -> None:
+    """Return once ``url`` answers 200; raise with the process's log when it exits first
+    or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer {url} in time: {log.read_text()}")
+        time.sleep(0.1)

@@ -11,17 +11,15 @@ import asyncio
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 from mlops.config import Settings, load_settings
 from mlops.db.schema import upgrade_database
-from tests.cli.live_server import MLOPS
+from tests.cli.live_server import MLOPS, wait_answering
 from tests.conftest import ADMIN_PASSWORD, SECRET_KEY
 from tests.throwaway import ThrowawayPostgres, ThrowawayRedis, free_port
 
@@ -147,17 +145,6 @@ class Cluster:
 
 
 def _wait_ready(server: ServerProcess) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited with {server.process.returncode}: {server.log_text()}"
-            )
-        try:
-            if httpx.get(f"{server.url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} was not ready in time: {server.log_text()}")
-        time.sleep(0.1)
+    wait_answering(
+        server.process, f"{server.url}/ready", server.log, what=server.name, timeout=START_TIMEOUT_S
+    )
