@@ -117,7 +117,10 @@ def shape_section(result: ShapeResult, opts: Options) -> tuple[list[str], bool]:
         lines.append("Redis: none (the in-process store's size is not exposed)")
     lines += count_changes("files and objects in storage", start.objects, end.objects)
     for name, count in result.log_lines.items():
-        lines.append(f"{name} log: {count['access']:,} access lines, {count['other']:,} others")
+        lines.append(
+            f"{name} log: {count['access']:,} access lines ({count['access, not 2xx']:,} "
+            f"not 2xx, kept), {count['other']:,} others"
+        )
 
     writes = sum(1 for m in result.moves if not m.error)
     if "login" in result.routes:
