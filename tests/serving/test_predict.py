@@ -301,3 +301,47 @@ async def test_an_unexpected_failure_is_a_500_with_the_request_id(
         "code": "internal_error",
         "message": f"internal error; quote request id {request_id} when reporting it",
     }
+
+
+async def test_a_client_gone_before_its_body_is_read_is_not_counted_as_bad_json(
+    serving: Platform, admin_token: str, model_files: dict[str, Path]
+) -> None:
+    # uvicorn hands the app a disconnect instead of the rest of the body when the client
+    # goes away; answering 400 invalid_json would count an error that nobody received.
+    await release(serving, admin_token, "m", [model_files["onnx"]])
+    incoming: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"data": [[0, 0', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/models/m/predict",
+        "raw_path": b"/api/v1/models/m/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {admin_token}".encode()),
+        ],
+        "client": ("127.0.0.9", 5555),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    await serving.app(scope, receive, send)
+    assert sent == [], "nobody is there to read an answer"
+    text = (await serving.client.get("/metrics")).text
+    assert 'method="POST",route="/api/v1/models/{name}/predict",status="499"} 1.0' in text
+    assert 'route="/api/v1/models/{name}/predict",status="400"' not in text

@@ -83,6 +83,15 @@ def _credential(scope: Scope) -> tuple[str, str | None]:
     return parse_bearer(authorization), routing_key
 
 
+# What nginx logs for a client that went away before its answer: nobody reads the
+# answer, and an empty body misread as bad JSON would count a 400 that no client got.
+CLIENT_CLOSED_REQUEST = 499
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body was read whole."""
+
+
 async def _body(scope: Scope, receive: Receive, limit: int) -> bytes:
     for key, value in scope["headers"]:
         if key == b"content-length":
@@ -96,7 +105,7 @@ async def _body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise _ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -172,6 +181,8 @@ class PredictFront:
             await _respond(
                 send, 200, content, [(b"x-model-version", str(served).encode()), id_header]
             )
+        except _ClientGone:
+            status = CLIENT_CLOSED_REQUEST
         except PlatformError as exc:
             status = exc.status_code
             error = orjson.dumps({"error": {"code": exc.code, "message": exc.message}})
