@@ -1,9 +1,10 @@
-"""The API server and the model server start without boto3 or pyarrow.
+"""Building the API server's and the model server's app imports neither boto3 nor pyarrow.
 
 The workers' modules are imported by the app (the job and drift routes, the worker
 ``mlops up`` runs); they import boto3 (~0.6 s) and pyarrow only where an ``s3://``
-location or a job's data is touched. Checked in a fresh interpreter by the modules
-loaded, not by a timing.
+location or a job's data is touched. (A serving process that samples traffic for drift
+imports pyarrow in its start-up, before it reports ready: see serving/sampling.py.)
+Checked in a fresh interpreter by the modules loaded, not by a timing.
 """
 
 from __future__ import annotations
