@@ -252,7 +252,7 @@ def test_image_is_non_root_without_build_tools_and_labelled(image: str) -> None:
         "/checks.py",
         timeout=300,
     )
-    assert done.count("ok: ") == 4, done
+    assert done.count("ok: ") == 6, done
     size_mb = config["Size"] / 1e6
     print(f"image size: {size_mb:.0f} MB")
 
