@@ -130,3 +130,34 @@ def test_an_entry_not_signed_with_the_secret_is_never_served(
     np.testing.assert_array_equal(runtime.predict(x).values, case.expected.values[:20])
     entry = ConversionCache(directory, SECRET).get(key)
     assert entry is not None and entry.onnx is not None and entry.onnx != planted
+
+
+def test_a_rotation_keeps_the_cache_and_signs_it_again(
+    cases: dict[str, ModelCase], tmp_path: Path
+) -> None:
+    """After MLOPS_SECRET_KEY moves to MLOPS_SECRET_KEY_PREVIOUS, an entry of the old key
+    is served (nothing is converted again) and signed with the new key, so it still
+    verifies once the old key is dropped. Without the old key among the previous ones
+    it is refused."""
+    case = cases["logreg"]
+    info = inspect_model(case.path, case.path.name)
+    directory = tmp_path / "onnx"
+    old_key, new_key = SECRET, "n" * 48
+    load_runtime(case.path, info, conversions=ConversionCache(directory, old_key))
+    key = ConversionCache(directory, old_key).key(case.path, FORMATS["skops"])
+    graph = ConversionCache(directory, old_key).get(key)
+    assert graph is not None and graph.onnx is not None
+    entry = directory / f"{key}.onnx"
+    signed_by_old = entry.read_bytes()
+
+    rotated = ConversionCache(directory, new_key, previous=[old_key])
+    served = rotated.get(key)
+    assert served is not None and served.onnx == graph.onnx
+    assert entry.read_bytes() != signed_by_old  # signed again, same graph
+    after_old_key_dropped = ConversionCache(directory, new_key).get(key)
+    assert after_old_key_dropped is not None and after_old_key_dropped.onnx == graph.onnx
+
+    # An entry under a key that is neither current nor previous: refused and deleted.
+    entry.write_bytes(signed_by_old)
+    assert ConversionCache(directory, new_key, previous=["o" * 48]).get(key) is None
+    assert not entry.exists()

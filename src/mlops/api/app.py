@@ -28,7 +28,7 @@ from mlops.api.health import warn_if_metrics_open
 from mlops.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware, RequestObserver
 from mlops.api.openapi import use_platform_openapi
 from mlops.auth.follower import UserChangeFollower
-from mlops.config import Settings, ensure_secret_key
+from mlops.config import Settings, ensure_secret_key, previous_secret_keys
 from mlops.context import PlatformContext, create_context
 from mlops.db.schema import schema_status
 from mlops.errors import ConfigError
@@ -84,6 +84,7 @@ def _serving_engine(
         # the API writes in this process.
         sees_every_change=ctx.kv.shared or with_api,
         conversion_secret=ensure_secret_key(settings),
+        conversion_previous_secrets=previous_secret_keys(settings),
     )
 
 

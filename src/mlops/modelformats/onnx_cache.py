@@ -14,9 +14,10 @@ must not be able to change what a version predicts (the artifacts beside it are
 hashed against the registry before each load, serving/artifacts.py). So every entry
 carries an HMAC-SHA256 under a key derived from the platform's secret key: an entry
 that does not verify is ignored and deleted, and the model is converted and
-verified again. Entries are written whole (write, then rename). After a rotation of
-the secret key, entries written under the old key fail their HMAC the same way: each
-model is converted once more (a pod's cache starts empty anyway, in Kubernetes).
+verified again. Entries are written whole (write, then rename). During a rotation of
+the secret key, an entry signed with one of the verify-only keys
+(MLOPS_SECRET_KEY_PREVIOUS) is still served, and signed again with the new key, so
+that a rotation converts nothing again and an entry outlives the old key's removal.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import hmac
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -53,11 +55,13 @@ class CachedConversion:
 
 class ConversionCache:
     """``directory`` holds the entries; ``secret`` is the platform's secret key (a key
-    for this cache alone is derived from it)."""
+    for this cache alone is derived from it), ``previous`` the verify-only keys of a
+    rotation."""
 
-    def __init__(self, directory: Path, secret: str) -> None:
+    def __init__(self, directory: Path, secret: str, previous: Sequence[str] = ()) -> None:
         self.directory = directory
-        self._mac_key = hmac.new(secret.encode(), _MAC_LABEL, hashlib.sha256).digest()
+        self._mac_key = _derive(secret)
+        self._previous_mac_keys = tuple(_derive(key) for key in previous)
 
     def key(self, path: Path, fmt: ModelFormat) -> str:
         """What decides the conversion: the file's content and every library involved."""
@@ -86,9 +90,11 @@ class ConversionCache:
     def put_refused(self, key: str, reason: str) -> None:
         self._write(f"{key}.refused", reason.encode("utf-8"))
 
-    def _mac(self, name: str, payload: bytes) -> bytes:
+    def _mac(self, name: str, payload: bytes, mac_key: bytes | None = None) -> bytes:
         # The name is covered too: an entry cannot be moved under another key.
-        return hmac.new(self._mac_key, name.encode() + b"\0" + payload, hashlib.sha256).digest()
+        return hmac.new(
+            mac_key or self._mac_key, name.encode() + b"\0" + payload, hashlib.sha256
+        ).digest()
 
     def _read(self, name: str) -> bytes | None:
         path = self.directory / name
@@ -99,6 +105,12 @@ class ConversionCache:
         mac, payload = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
         if hmac.compare_digest(mac, self._mac(name, payload)):
             return payload
+        if any(
+            hmac.compare_digest(mac, self._mac(name, payload, previous))
+            for previous in self._previous_mac_keys
+        ):
+            self._resign(name, payload)
+            return payload
         log.warning(
             "ONNX conversion cache entry fails its HMAC (altered, or written under another "
             "MLOPS_SECRET_KEY); ignored, deleted and converted again",
@@ -106,6 +118,17 @@ class ConversionCache:
         )
         path.unlink(missing_ok=True)
         return None
+
+    def _resign(self, name: str, payload: bytes) -> None:
+        """Sign an entry of the previous key with the current one (best effort: a cache
+        that cannot be written is still read)."""
+        try:
+            self._write(name, payload)
+        except OSError as exc:
+            log.warning(
+                "ONNX conversion cache entry could not be signed with the new key",
+                extra={"path": str(self.directory / name), "error": str(exc)},
+            )
 
     def _write(self, name: str, payload: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -118,6 +141,10 @@ class ConversionCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _derive(secret: str) -> bytes:
+    return hmac.new(secret.encode(), _MAC_LABEL, hashlib.sha256).digest()
 
 
 def _version(distribution: str) -> str:

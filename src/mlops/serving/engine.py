@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -41,6 +42,7 @@ class ServingEngine:
         poll_seconds: float,
         sees_every_change: bool = True,
         conversion_secret: str | None = None,
+        conversion_previous_secrets: Sequence[str] = (),
     ) -> None:
         """``sees_every_change``: the registry generation in ``kv`` moves with every change
         (Redis, or the in-process store of ``mlops up``, where the API writes in this very
@@ -54,6 +56,7 @@ class ServingEngine:
             metrics=self.metrics,
             batching=batching,
             conversion_secret=conversion_secret,
+            conversion_previous_secrets=conversion_previous_secrets,
         )
         self.dataplane = DataPlane(
             manager=self.manager, catalog=catalog, metrics=self.metrics, max_rows=max_rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,11 +80,13 @@ class ModelManager:
         metrics: ServingMetrics,
         batching: BatchingConfig,
         conversion_secret: str | None = None,
+        conversion_previous_secrets: Sequence[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``conversion_secret`` (the platform's secret key): keep verified ONNX
         conversions under ``cache_dir/onnx``, signed with it, so that a restart serves
-        them without importing (or converting with) the model's own library."""
+        them without importing (or converting with) the model's own library; entries
+        signed with ``conversion_previous_secrets`` (a rotation's) are served too."""
         self.catalog = catalog
         self.store = store
         self.cache_dir = cache_dir
@@ -102,7 +104,9 @@ class ModelManager:
         self._refresh_lock = asyncio.Lock()
         self._load_locks: dict[tuple[str, int], asyncio.Lock] = {}
         self.conversions = (
-            ConversionCache(cache_dir / "onnx", conversion_secret) if conversion_secret else None
+            ConversionCache(cache_dir / "onnx", conversion_secret, conversion_previous_secrets)
+            if conversion_secret
+            else None
         )
         self.artifacts = ArtifactCache(
             store=store, directory=cache_dir, on_mismatch=self._integrity_failure
