@@ -58,6 +58,12 @@ def test_jobs_from_the_command_line(server: LiveServer, client: Client, tmp_path
     assert again.exit_code == 1 and "already succeeded" in again.output
     missing = runner.invoke(app, ["jobs", "submit", "demo", "datasets/none/x.csv", *auth])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+    # A local file that is not there, or a folder: said as such, nothing is queued.
+    for local, what in ((tmp_path / "typo.csv", "does not exist"), (tmp_path, "is a directory")):
+        refused = runner.invoke(app, ["jobs", "submit", "demo", str(local), *auth])
+        assert refused.exit_code == 1, refused.output
+        assert f"{local} {what}: give a local CSV" in " ".join(refused.output.split())
+    assert client.list_jobs()["total"] == 1
 
 
 def test_client_job_methods(client: Client, tmp_path: Path) -> None:

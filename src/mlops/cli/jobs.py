@@ -85,10 +85,16 @@ def submit(
     """Queue a batch inference job; with --wait (the default) follow it to the end."""
     with reporting_errors(), client_for(url, token) as client:
         source = input
-        local = Path(input)
+        local = Path(input).expanduser()
         if "://" not in input and local.is_file():
             err_console.print(f"uploading {local} …")
             source = client.upload_dataset(local)["uri"]
+        elif "://" not in input and _meant_as_local_file(input, local):
+            what = "is a directory" if local.is_dir() else "does not exist"
+            fail(
+                f"{input} {what}: give a local CSV, Parquet or JSONL file, an uploaded "
+                "data set's uri (datasets/...) or s3://BUCKET/KEY"
+            )
         job = client.submit_job(
             model,
             source,
@@ -102,6 +108,17 @@ def submit(
         console.print(f"job {job['id']} queued: {model} v{job['version']} on {source}")
         if wait:
             _report(follow(client, job["id"]))
+
+
+def _meant_as_local_file(text: str, path: Path) -> bool:
+    """An input the platform could not hold (an absolute, home or dot path, or a bare
+    file name): the user meant a file on this machine."""
+    return (
+        path.exists()
+        or path.is_absolute()
+        or text.startswith(("./", "../", "~"))
+        or "/" not in text
+    )
 
 
 @app.command("list")
