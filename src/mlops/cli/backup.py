@@ -14,7 +14,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
-Location = Annotated[str, typer.Argument(help="A directory or an s3://bucket/prefix.")]
+Location = Annotated[
+    str, typer.Argument(metavar="LOCATION", help="A directory or an s3://bucket/prefix.")
+]
 
 
 def _summary(counts: dict[str, int], objects: int) -> str:

@@ -57,7 +57,7 @@ def _report(job: dict[str, Any]) -> None:
 
 @app.command()
 def submit(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model name.")],
     input: Annotated[
         str,
         typer.Argument(
@@ -180,7 +180,7 @@ def cancel(job_id: JobArg, url: UrlOption = None, token: TokenOption = None) -> 
 @app.command()
 def download(
     job_id: JobArg,
-    dest: Annotated[Path, typer.Argument(help="Where to write the output.")],
+    dest: Annotated[Path, typer.Argument(metavar="DEST", help="Where to write the output.")],
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
