@@ -25,6 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# As the platform runs onnxruntime: without its telemetry (src/mlops/__init__.py).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 import numpy as np
 import onnxruntime as ort
 import orjson

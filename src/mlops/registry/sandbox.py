@@ -61,6 +61,8 @@ _FIXED_ENV = {
     "MKL_NUM_THREADS": "1",
     "MALLOC_ARENA_MAX": "2",
     "PYTHONUNBUFFERED": "1",
+    # No telemetry from onnxruntime (see mlops/__init__.py), whatever the parent has.
+    "ORT_DISABLE_TELEMETRY": "1",
 }
 # The refusals a validation raises, re-raised as the same class in the API.
 _REFUSALS: dict[str, type[PlatformError]] = {
