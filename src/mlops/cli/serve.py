@@ -125,6 +125,25 @@ def _announce(
     )
 
 
+def _check_port(host: str, port: int) -> None:
+    """Exit 2 with a plain message when the address is taken, before anything starts
+    (uvicorn would say so only after the banner and the migrations)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port in TIME_WAIT is not "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}. Is another server "
+                "running there? Stop it, or choose another port with --port.",
+                2,
+            )
+
+
 def _startup_settings(config: Path | None, *, creates_admin: bool = False) -> Settings:
     """Settings for a server process, logging configured; exit 2 when they are unsafe."""
     from mlops.bootstrap import check_startup_settings
@@ -150,6 +169,15 @@ def up(
     """Run the whole platform on this machine: migrates the database, creates the first
     admin, then serves the API. Defaults: SQLite, in-process cache, local files."""
     settings = _startup_settings(config, creates_admin=True)
+    _check_port(host, port)
+    if settings.redis_url is None:
+        from mlops.embedded_lock import hold_embedded_lock
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            hold_embedded_lock(settings.data_dir, f"http://{host}:{port}")
+        except ConfigError as exc:
+            fail(str(exc), 2)
     admin = run(_prepare(settings, migrate=True, demo=demo))
     _announce(settings, host, port, admin, ui=True)
     # One worker runs beside the API and the model server: jobs need nothing else.
@@ -165,6 +193,7 @@ def api(
     run `mlops db upgrade` first (a one-off Job), which also makes the first admin from
     MLOPS_ADMIN_PASSWORD; this process does not need that password."""
     settings = _startup_settings(config)
+    _check_port(host, port)
     _check_shared_state(settings, "the API server")
     admin = run(_prepare(settings, migrate=False))
     _announce(settings, host, port, admin)
@@ -179,6 +208,7 @@ def model_server(
     """Run the model server alone (for Kubernetes): REST predict and the Open Inference
     Protocol, on the same paths as in `mlops up`. Refuses to start on an old schema."""
     settings = _startup_settings(config)
+    _check_port(host, port)
     _check_shared_state(settings, "the model server")
     run(_check_schema(settings))
     console.print(f"[bold green]Model server[/] at http://{host}:{port} ({settings.environment})")

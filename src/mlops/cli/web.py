@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mlops.cli.common import ConfigOption, console
-from mlops.cli.serve import HostOption, _serve, _startup_settings
+from mlops.cli.serve import HostOption, _check_port, _serve, _startup_settings
 
 
 def web(
@@ -19,5 +19,6 @@ def web(
     API on the same origin: the gateway sends /api/ to the API server and everything
     else here. `mlops up` serves the UI itself at /."""
     settings = _startup_settings(config)
+    _check_port(host, port)
     console.print(f"[bold green]Web UI[/] at http://{host}:{port}/ ({settings.environment})")
     _serve(settings, host, port, frozenset({"web"}))
