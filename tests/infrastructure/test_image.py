@@ -204,6 +204,7 @@ def servers(image: str, database: str, artifacts: Path) -> Iterator[dict[str, st
 def test_image_is_non_root_without_build_tools_and_labelled(image: str) -> None:
     config = json.loads(_podman("image", "inspect", image))[0]
     assert config["Config"]["User"] == "10001:10001"
+    assert "ORT_DISABLE_TELEMETRY=1" in config["Config"]["Env"]
     labels = config["Config"]["Labels"]
     for key in ("version", "revision", "source"):
         assert labels[f"org.opencontainers.image.{key}"], key
