@@ -55,6 +55,8 @@ async def test_a_replaced_stored_object_never_serves(
     ).json()
     old_keys = set(await serving.ctx.store.list_keys(""))
     # Someone with write access to the store swaps the object under the registry's back.
+    # (The model server hears of version 2 in the background: read the registry now.)
+    await refresh(serving)
     spec = _manager(serving).snapshot.models["m"].versions[2]
     assert spec.sha256 == version["sha256"]
     await serving.ctx.store.put_file(spec.storage_key, impostor)
