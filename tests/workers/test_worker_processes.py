@@ -76,9 +76,10 @@ async def test_killed_workers_still_write_each_row_once(
     await release(platform, admin_token, "churn", [model_files["xgboost"]])
     ids, x = dataset(60_000, seed=8)
     uri = (await upload_dataset(platform, admin_token, encode(ids, x, "csv"), "big.csv"))["uri"]
-    job = await submit(
-        platform, admin_token, model="churn", input=uri, options={"shard_rows": 2500}
-    )
+    # 120 shards: the kills below come after at most 12 of them, and the rest takes two
+    # workers well over the random wait before a kill (with 24, a fast machine finished
+    # the job before the second kill).
+    job = await submit(platform, admin_token, model="churn", input=uri, options={"shard_rows": 500})
     settings = platform.settings
     target = 0
     for round_ in range(2):
@@ -112,7 +113,7 @@ async def test_killed_workers_still_write_each_row_once(
         await _until(swept, timeout=60)
     done = await get_job(platform, admin_token, job["id"])
     assert done["status"] == "succeeded", done
-    assert done["rows_done"] == done["rows_total"] == 60_000 and done["shards_total"] == 24
+    assert done["rows_done"] == done["rows_total"] == 60_000 and done["shards_total"] == 120
     assert await _max_attempts(platform, job["id"]) >= 2  # a killed worker's shard was retaken
     output = decode(
         (await platform.client.get(done["download"], headers=bearer(admin_token))).content, "csv"
