@@ -40,6 +40,19 @@ def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def spawn(
+    command: list[str], port: int, data_dir: Path, log: Path, **env: str
+) -> subprocess.Popen[bytes]:
+    """``mlops COMMAND --port PORT`` on ``data_dir``, its output into ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [*MLOPS, *command, "--port", str(port)],
+            env=clean_env(data_dir, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 @contextmanager
 def running_up(
     workdir: Path, timeout: float = 90, env: dict[str, str] | None = None
@@ -48,13 +61,7 @@ def running_up(
     (development: the first start creates ``admin`` and registers the ``demo`` model)."""
     port = free_port()
     log = workdir / "up.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [*MLOPS, "up", "--port", str(port)],
-            env=clean_env(workdir / "data", COLUMNS="200", **(env or {})),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = spawn(["up"], port, workdir / "data", log, COLUMNS="200", **(env or {}))
     url = f"http://127.0.0.1:{port}"
     with answering(process, url, log, what="mlops up", timeout=timeout):
         match = re.search(r"created with password (\S+)", log.read_text())

@@ -8,7 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.cli.live_server import MLOPS, answering, clean_env, free_port, running_up
+from tests.cli.live_server import MLOPS, answering, clean_env, free_port, running_up, spawn
 
 
 def _run(args: list[str], data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -40,13 +40,7 @@ def test_a_second_up_on_the_same_data_dir_is_refused_until_the_first_stops(
     # Once the first has stopped, the data directory is free again.
     port = free_port()
     log = tmp_path / "again.log"
-    with log.open("w") as out:
-        again = subprocess.Popen(
-            [*MLOPS, "up", "--port", str(port)],
-            env=clean_env(tmp_path / "data"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    again = spawn(["up"], port, tmp_path / "data", log)
     with answering(again, f"http://127.0.0.1:{port}", log, what="mlops up", timeout=90):
         assert again.poll() is None
 

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.cli.live_server import MLOPS, LiveServer, clean_env, free_port
+from tests.cli.live_server import LiveServer, free_port, spawn
 
 
 def test_mlops_web_serves_the_pages_and_probes_but_no_api(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "web.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [*MLOPS, "web", "--port", str(port)],
-            env=clean_env(tmp_path / "data"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = spawn(["web"], port, tmp_path / "data", log)
     try:
         deadline = time.monotonic() + 60
         while True:

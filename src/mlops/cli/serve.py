@@ -144,8 +144,11 @@ def _check_port(host: str, port: int) -> None:
             )
 
 
-def _startup_settings(config: Path | None, *, creates_admin: bool = False) -> Settings:
-    """Settings for a server process, logging configured; exit 2 when they are unsafe."""
+def _startup_settings(
+    config: Path | None, host: str, port: int, *, creates_admin: bool = False
+) -> Settings:
+    """Settings for a server process, logging configured; exit 2 when they are unsafe or
+    the address to listen on is taken."""
     from mlops.bootstrap import check_startup_settings
     from mlops.observability.logs import configure_logging
 
@@ -155,6 +158,7 @@ def _startup_settings(config: Path | None, *, creates_admin: bool = False) -> Se
         check_startup_settings(settings, creates_admin=creates_admin)
     except ConfigError as exc:
         fail(str(exc), 2)
+    _check_port(host, port)
     return settings
 
 
@@ -168,8 +172,7 @@ def up(
 ) -> None:
     """Run the whole platform on this machine: migrates the database, creates the first
     admin, then serves the API. Defaults: SQLite, in-process cache, local files."""
-    settings = _startup_settings(config, creates_admin=True)
-    _check_port(host, port)
+    settings = _startup_settings(config, host, port, creates_admin=True)
     if settings.redis_url is None:
         from mlops.embedded_lock import hold_embedded_lock
 
@@ -192,8 +195,7 @@ def api(
     """Run the API server alone (for Kubernetes). Refuses to start on an old schema:
     run `mlops db upgrade` first (a one-off Job), which also makes the first admin from
     MLOPS_ADMIN_PASSWORD; this process does not need that password."""
-    settings = _startup_settings(config)
-    _check_port(host, port)
+    settings = _startup_settings(config, host, port)
     _check_shared_state(settings, "the API server")
     admin = run(_prepare(settings, migrate=False))
     _announce(settings, host, port, admin)
@@ -207,8 +209,7 @@ def model_server(
 ) -> None:
     """Run the model server alone (for Kubernetes): REST predict and the Open Inference
     Protocol, on the same paths as in `mlops up`. Refuses to start on an old schema."""
-    settings = _startup_settings(config)
-    _check_port(host, port)
+    settings = _startup_settings(config, host, port)
     _check_shared_state(settings, "the model server")
     run(_check_schema(settings))
     console.print(f"[bold green]Model server[/] at http://{host}:{port} ({settings.environment})")

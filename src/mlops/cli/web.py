@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mlops.cli.common import ConfigOption, console
-from mlops.cli.serve import HostOption, _check_port, _serve, _startup_settings
+from mlops.cli.serve import HostOption, _serve, _startup_settings
 
 
 def web(
@@ -18,7 +18,6 @@ def web(
     """Serve the web UI's pages and assets alone (for Kubernetes). Their scripts call the
     API on the same origin: the gateway sends /api/ to the API server and everything
     else here. `mlops up` serves the UI itself at /."""
-    settings = _startup_settings(config)
-    _check_port(host, port)
+    settings = _startup_settings(config, host, port)
     console.print(f"[bold green]Web UI[/] at http://{host}:{port}/ ({settings.environment})")
     _serve(settings, host, port, frozenset({"web"}))

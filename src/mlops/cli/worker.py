@@ -25,10 +25,9 @@ def worker(
     nothing more and finishes its shard within MLOPS_WORKER_GRACE_SECONDS, or gives it back.
     Refuses to start on an old schema."""
     # Imported here: the server stack loads only for the commands that serve.
-    from mlops.cli.serve import _check_port, _check_schema, _serve, _startup_settings
+    from mlops.cli.serve import _check_schema, _serve, _startup_settings
 
-    settings = _startup_settings(config)
-    _check_port(host, port)
+    settings = _startup_settings(config, host, port)
     run(_check_schema(settings))
     console.print(f"[bold green]Worker[/] (metrics at http://{host}:{port}/metrics)")
     # uvicorn raises SIGTERM again once it has shut down, with this handler in place: a
